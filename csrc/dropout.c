@@ -1,0 +1,234 @@
+/* fd_masked_scale: the one driver behind dropout forward, both backwards and mask draws.
+ * The flat index range is cut into fixed 64-aligned chunks (so packed-mask bytes never straddle
+ * two threads and the bits never depend on the thread count); each chunk is walked in tiles
+ * whose keep bits sit in a small stack buffer; strided arrays are gathered into and scattered
+ * from a tile buffer, so there is no temporary the size of the input. */
+#include <string.h>
+
+#include "fastdrop.h"
+#include "kernels.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define TILE 2048                 /* elements per tile: 64-aligned, fits L1 with its buffers */
+#define CHUNK (16 * TILE)         /* elements per parallel work item */
+#define PARALLEL_THRESHOLD 65536  /* smaller calls stay on the calling thread */
+
+int fd_openmp_enabled(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int fd_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+size_t fd_parallel_threshold(void) { return PARALLEL_THRESHOLD; }
+
+/* A view with its dimensions merged where memory allows (like NumPy's iterator coalescing). */
+typedef struct {
+    char *data;
+    int ndim;
+    ptrdiff_t shape[64];
+    ptrdiff_t strides[64];
+    int contiguous; /* one run of elements of itemsize */
+} view_t;
+
+static void view_init(view_t *v, const fd_view *src, size_t itemsize)
+{
+    v->data = src->data;
+    v->ndim = 0;
+    for (int d = 0; d < src->ndim; d++) {
+        if (src->shape[d] == 1)
+            continue;
+        if (v->ndim && v->strides[v->ndim - 1] == src->strides[d] * src->shape[d]) {
+            v->shape[v->ndim - 1] *= src->shape[d];
+            v->strides[v->ndim - 1] = src->strides[d];
+        } else {
+            v->shape[v->ndim] = src->shape[d];
+            v->strides[v->ndim] = src->strides[d];
+            v->ndim++;
+        }
+    }
+    v->contiguous = v->ndim == 0 || (v->ndim == 1 && v->strides[0] == (ptrdiff_t)itemsize);
+}
+
+/* Copy elements [i0, i0+n) in C order between the view and a packed buffer. */
+static void strided_copy(const view_t *v, size_t i0, size_t n, char *buf, size_t es, int gather)
+{
+    int nd = v->ndim;
+    ptrdiff_t idx[64];
+    char *p = v->data;
+    size_t rem = i0;
+    for (int d = nd - 1; d >= 0; d--) {
+        idx[d] = (ptrdiff_t)(rem % (size_t)v->shape[d]);
+        rem /= (size_t)v->shape[d];
+        p += idx[d] * v->strides[d];
+    }
+    ptrdiff_t len = v->shape[nd - 1], st = v->strides[nd - 1];
+    while (n) {
+        size_t run = (size_t)(len - idx[nd - 1]);
+        if (run > n)
+            run = n;
+        char *q = p;
+        switch (es) {
+#define COPY(T)                                                                    \
+    for (size_t j = 0; j < run; j++, q += st)                                      \
+        if (gather)                                                                \
+            ((T *)buf)[j] = *(const T *)q;                                         \
+        else                                                                       \
+            *(T *)q = ((const T *)buf)[j];                                         \
+    break;
+        case 2: COPY(uint16_t)
+        case 4: COPY(uint32_t)
+        default: COPY(uint64_t)
+#undef COPY
+        }
+        buf += run * es;
+        n -= run;
+        p += (ptrdiff_t)run * st;
+        idx[nd - 1] += (ptrdiff_t)run;
+        for (int d = nd - 1; d > 0 && idx[d] == v->shape[d]; d--) { /* carry */
+            p -= idx[d] * v->strides[d];
+            idx[d] = 0;
+            idx[d - 1]++;
+            p += v->strides[d - 1];
+        }
+    }
+}
+
+typedef struct {
+    fd_dtype dtype;
+    size_t es;
+    const view_t *x, *y;
+    const uint8_t *mask_in;
+    uint8_t *mask_out;
+    const fd_bernoulli *b;
+    int scaled;
+    float s32;
+    double s64;
+    const fd_kernels *k;
+} job_t;
+
+/* Keep bits of flat elements [i0, i0+n) (i0 a multiple of 64, n <= TILE) into bits[]. */
+static void tile_bits(const job_t *j, size_t i0, size_t n, uint64_t *bits)
+{
+    size_t nw = (n + 63) / 64;
+    if (j->mask_in) {
+        memcpy(bits, j->mask_in + i0 / 8, (n + 7) / 8);
+        return;
+    }
+    const fd_bernoulli *b = j->b;
+    if (b->drop_all || b->threshold == 0) { /* p == 1 or p < 2^-32: no words needed */
+        memset(bits, b->drop_all ? 0 : 0xff, nw * 8);
+        return;
+    }
+    uint64_t g0 = b->offset + i0;
+    unsigned r = (unsigned)(g0 & 3);
+    size_t ngroups = (n + r + 63) / 64;
+    bits[ngroups] = 0;
+    j->k->keep_bits(bits, ngroups, g0 >> 2, (uint32_t)b->seed, (uint32_t)(b->seed >> 32),
+                    b->stream, b->threshold);
+    if (r) /* the run starts r words into its first Philox block: shift the bit stream down */
+        for (size_t w = 0; w < nw; w++)
+            bits[w] = (bits[w] >> r) | (bits[w + 1] << (64 - r));
+}
+
+static void run_tile(const job_t *j, size_t i0, size_t n, char *xbuf, char *ybuf)
+{
+    uint64_t bits[TILE / 64 + 2];
+    tile_bits(j, i0, n, bits);
+    if (j->mask_out) {
+        size_t nb = (n + 7) / 8;
+        if (n & 63) /* zero the unused high bits of the last word */
+            bits[n / 64] &= (1ull << (n & 63)) - 1;
+        memcpy(j->mask_out + i0 / 8, bits, nb);
+    }
+    if (!j->x)
+        return;
+    const char *xp;
+    char *yp;
+    if (j->x->contiguous) {
+        xp = j->x->data + i0 * j->es;
+    } else {
+        strided_copy(j->x, i0, n, xbuf, j->es, 1);
+        xp = xbuf;
+    }
+    yp = j->y->contiguous ? j->y->data + i0 * j->es : ybuf;
+    switch (j->dtype) {
+    case FD_F32:
+        j->k->apply_f32((const float *)xp, (float *)yp, bits, n, j->s32, j->scaled);
+        break;
+    case FD_F64:
+        j->k->apply_f64((const double *)xp, (double *)yp, bits, n, j->s64, j->scaled);
+        break;
+    default:
+        j->k->apply_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, j->s32, j->scaled);
+    }
+    if (!j->y->contiguous)
+        strided_copy(j->y, i0, n, ybuf, j->es, 0);
+}
+
+static void run_chunk(const job_t *j, size_t c0, size_t c1)
+{
+    /* 64-byte aligned tile buffers, only touched for strided arrays */
+    _Alignas(64) char xbuf[TILE * 8], ybuf[TILE * 8];
+    for (size_t i = c0; i < c1; i += TILE)
+        run_tile(j, i, (c1 - i < TILE) ? c1 - i : TILE, xbuf, ybuf);
+}
+
+int fd_masked_scale(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n,
+                    const uint8_t *mask_in, uint8_t *mask_out, const fd_bernoulli *b,
+                    int scaled, double scale, int nthreads)
+{
+    static const size_t sizes[] = {2, 4, 8};
+    if ((unsigned)dtype > FD_F64 || (x && x->ndim > 64) || (y && y->ndim > 64))
+        return -1;
+    view_t xv, yv;
+    job_t j = {dtype, sizes[dtype], NULL, NULL, mask_in, mask_out, b, scaled, (float)scale,
+               scale, fd_kernels_current()};
+    if (x) {
+        view_init(&xv, x, j.es);
+        view_init(&yv, y, j.es);
+        j.x = &xv;
+        j.y = &yv;
+    }
+    if (n == 0)
+        return 0;
+    size_t nchunks = (n + CHUNK - 1) / CHUNK;
+    if (nthreads < 1 || n < PARALLEL_THRESHOLD)
+        nthreads = 1;
+    if ((size_t)nthreads > nchunks)
+        nthreads = (int)nchunks;
+    if (nthreads == 1) {
+        run_chunk(&j, 0, n);
+        return 0;
+    }
+#ifdef _OPENMP
+    /* One contiguous, CHUNK-aligned range per thread: the split changes timing, never bits. */
+#pragma omp parallel num_threads(nthreads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t lo = nchunks * (size_t)t / (size_t)nt * CHUNK;
+        size_t hi = nchunks * (size_t)(t + 1) / (size_t)nt * CHUNK;
+        if (hi > n)
+            hi = n;
+        if (lo < hi)
+            run_chunk(&j, lo, hi);
+    }
+#else
+    run_chunk(&j, 0, n);
+#endif
+    return 0;
+}

@@ -1,0 +1,60 @@
+/* fastdrop C core: plain C on raw pointers, shapes and strides; no Python in here.
+ * Every function is thread-safe and may be called without the GIL. */
+#ifndef FASTDROP_H
+#define FASTDROP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { FD_F16 = 0, FD_F32 = 1, FD_F64 = 2 } fd_dtype;
+
+typedef enum { FD_ISA_SCALAR = 0, FD_ISA_AVX2 = 1, FD_ISA_AVX512 = 2 } fd_isa;
+
+/* A strided N-d array view (strides in bytes, may be negative or zero-sized). */
+typedef struct {
+    char *data;
+    int ndim;
+    const ptrdiff_t *shape;
+    const ptrdiff_t *strides;
+} fd_view;
+
+/* The Bernoulli keep decision of the mask contract (docs/contract.md). */
+typedef struct {
+    uint64_t seed;      /* Philox key = (seed mod 2^32, seed >> 32) */
+    uint64_t offset;    /* global index of flat element 0 */
+    uint32_t stream;    /* counter word c2 */
+    uint32_t threshold; /* keep iff word >= threshold */
+    int drop_all;       /* p == 1: nothing kept, no words drawn */
+} fd_bernoulli;
+
+/* y = keep ? x * scale : +0 (scale rounded to the compute dtype; scaled == 0: plain select).
+ * keep comes from mask_in (packed, little bit order) when given, else from the Philox
+ * contract `b`. mask_out (may be NULL) receives the packed keep bits, ceil(n/8) bytes.
+ * x and y may both be NULL (mask only: then n gives the element count), and y may alias x
+ * exactly (in place). Returns 0, or -1 for an unsupported dtype. */
+int fd_masked_scale(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n,
+                    const uint8_t *mask_in, uint8_t *mask_out, const fd_bernoulli *b,
+                    int scaled, double scale, int nthreads);
+
+/* Runtime CPU dispatch. */
+int fd_isa_supported(fd_isa isa);  /* by this CPU and this build */
+fd_isa fd_isa_best(void);
+fd_isa fd_isa_get(void);
+int fd_isa_set(fd_isa isa);        /* 0 on success, -1 if unsupported */
+const char *fd_isa_name(fd_isa isa);
+
+/* Threads (OpenMP; 1 when built without it). */
+int fd_openmp_enabled(void);
+int fd_max_threads(void);          /* omp_get_max_threads() */
+
+/* Below this many elements a call runs on the calling thread. */
+size_t fd_parallel_threshold(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,87 @@
+/* Per-ISA primitives behind fd_masked_scale. Each ISA provides the same two kinds of
+ * function, and every one of them must give the same bits (the tests check each path
+ * against fastdrop.reference):
+ *   keep_bits: 64 * ngroups keep bits for the global elements 4*block .. 4*block + 64*ngroups - 1
+ *              (bit j of bits[w] is element 4*block + 64*w + j), stream and threshold as given;
+ *   apply_*:   y[i] = bit i of bits ? x[i] * s : +0 for i < n (scaled == 0: y[i] = x[i] when kept). */
+#ifndef FASTDROP_KERNELS_H
+#define FASTDROP_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef void (*fd_keep_bits_fn)(uint64_t *bits, size_t ngroups, uint64_t block, uint32_t k0,
+                                uint32_t k1, uint32_t stream, uint32_t threshold);
+typedef void (*fd_apply_f32_fn)(const float *x, float *y, const uint64_t *bits, size_t n,
+                                float s, int scaled);
+typedef void (*fd_apply_f64_fn)(const double *x, double *y, const uint64_t *bits, size_t n,
+                                double s, int scaled);
+typedef void (*fd_apply_f16_fn)(const uint16_t *x, uint16_t *y, const uint64_t *bits, size_t n,
+                                float s, int scaled);
+
+typedef struct {
+    fd_keep_bits_fn keep_bits;
+    fd_apply_f32_fn apply_f32;
+    fd_apply_f64_fn apply_f64;
+    fd_apply_f16_fn apply_f16;
+} fd_kernels;
+
+extern const fd_kernels fd_kernels_scalar;
+#if defined(__x86_64__) || defined(_M_X64)
+#define FD_X86 1
+extern const fd_kernels fd_kernels_avx2;
+extern const fd_kernels fd_kernels_avx512;
+#endif
+
+const fd_kernels *fd_kernels_current(void);
+
+/* IEEE half <-> single, round to nearest even; the same results as F16C and NumPy. */
+static inline float fd_half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ffu, f;
+    if (e == 0x1f) {
+        f = sign | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0u); /* NaN comes out quiet */
+    } else if (e) {
+        f = sign | ((e + 112) << 23) | (m << 13);
+    } else if (m) { /* subnormal: normalise */
+        int sh = 0;
+        while (!(m & 0x400u)) {
+            m <<= 1;
+            sh++;
+        }
+        f = sign | ((uint32_t)(113 - sh) << 23) | ((m & 0x3ffu) << 13);
+    } else {
+        f = sign;
+    }
+    float out;
+    memcpy(&out, &f, 4);
+    return out;
+}
+
+static inline uint16_t fd_float_to_half(float v)
+{
+    uint32_t x;
+    memcpy(&x, &v, 4);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) /* inf, or NaN made quiet keeping the top payload bits */
+        return sign | (ax == 0x7f800000u ? 0x7c00u : (uint16_t)(0x7e00u | ((ax >> 13) & 0x3ffu)));
+    if (ax >= 0x477ff000u) /* >= 65520 rounds to inf */
+        return sign | 0x7c00u;
+    if (ax >= 0x38800000u) { /* normal half */
+        uint32_t r = ax - 0x38000000u;
+        r += 0xfffu + ((r >> 13) & 1u);
+        return sign | (uint16_t)(r >> 13);
+    }
+    if (ax <= 0x33000000u) /* <= 2^-25 rounds to zero */
+        return sign;
+    uint32_t e = ax >> 23, m = (ax & 0x7fffffu) | 0x800000u, s = 126 - e;
+    uint32_t res = m >> s, rem = m & ((1u << s) - 1), half = 1u << (s - 1);
+    if (rem > half || (rem == half && (res & 1u)))
+        res++;
+    return sign | (uint16_t)res;
+}
+
+#endif

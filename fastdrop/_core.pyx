@@ -1,0 +1,98 @@
+# cython: language_level=3
+"""Thin Cython layer over the C core: arrays in, pointers out, the kernel run without the GIL.
+
+Callers (fastdrop._api) validate every argument first; nothing here checks values again.
+"""
+cimport numpy as cnp
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+
+from fastdrop._kernels cimport *
+
+import numpy as np
+
+cnp.import_array()
+
+_DTYPE_CODES = {np.dtype(np.float16): FD_F16, np.dtype(np.float32): FD_F32,
+                np.dtype(np.float64): FD_F64}
+ISA_NAMES = ("scalar", "avx2", "avx512")
+
+
+cdef inline void _view(cnp.ndarray a, fd_view *v) noexcept:
+    v.data = <char *>cnp.PyArray_DATA(a)
+    v.ndim = cnp.PyArray_NDIM(a)
+    v.shape = <const Py_ssize_t *>cnp.PyArray_DIMS(a)
+    v.strides = <const Py_ssize_t *>cnp.PyArray_STRIDES(a)
+
+
+def masked_scale(cnp.ndarray x, cnp.ndarray y, Py_ssize_t n, cnp.ndarray mask_in,
+                 cnp.ndarray mask_out, uint64_t seed, uint64_t offset, uint32_t stream,
+                 uint32_t threshold, bint drop_all, bint scaled, double scale, int nthreads):
+    """y = keep ? x * scale : 0 over n elements, keep from `mask_in` or from the Philox contract.
+
+    x and y: arrays of one float dtype and shape (y may be x), or both None (mask only).
+    mask_in / mask_out: C-contiguous uint8 arrays of ceil(n / 8) bytes, or None.
+    """
+    cdef fd_view xv, yv
+    cdef fd_view *xp = NULL
+    cdef fd_view *yp = NULL
+    cdef fd_dtype code = FD_F32
+    cdef const uint8_t *min_ = NULL
+    cdef uint8_t *mout = NULL
+    cdef fd_bernoulli b
+    cdef int rc
+    if x is not None:
+        code = _DTYPE_CODES[x.dtype]
+        _view(x, &xv)
+        _view(y, &yv)
+        xp = &xv
+        yp = &yv
+    if mask_in is not None:
+        min_ = <const uint8_t *>cnp.PyArray_DATA(mask_in)
+    if mask_out is not None:
+        mout = <uint8_t *>cnp.PyArray_DATA(mask_out)
+    b.seed = seed
+    b.offset = offset
+    b.stream = stream
+    b.threshold = threshold
+    b.drop_all = drop_all
+    with nogil:
+        rc = fd_masked_scale(code, xp, yp, <size_t>n, min_, mout, &b, scaled, scale, nthreads)
+    if rc:
+        raise RuntimeError("fastdrop: kernel rejected its arguments (a bug: please report it)")
+
+
+def isa_get():
+    """Name of the SIMD path in use."""
+    return ISA_NAMES[<int>fd_isa_get()]
+
+
+def isa_best():
+    """Name of the widest SIMD path this CPU supports."""
+    return ISA_NAMES[<int>fd_isa_best()]
+
+
+def isa_supported(str name):
+    """Whether this CPU and build support the SIMD path `name`."""
+    cdef int i = ISA_NAMES.index(name)
+    return bool(fd_isa_supported(<fd_isa>i))
+
+
+def isa_set(str name):
+    """Force the SIMD path `name`; returns False when this CPU does not support it."""
+    cdef int i = ISA_NAMES.index(name)
+    return fd_isa_set(<fd_isa>i) == 0
+
+
+def openmp_enabled():
+    """Whether the extension was built with OpenMP."""
+    return bool(fd_openmp_enabled())
+
+
+def max_threads():
+    """omp_get_max_threads(): honours OMP_NUM_THREADS and threadpoolctl (1 without OpenMP)."""
+    return fd_max_threads()
+
+
+def parallel_threshold():
+    """Arrays with fewer elements run on the calling thread."""
+    return fd_parallel_threshold()

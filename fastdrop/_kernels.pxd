@@ -1,0 +1,39 @@
+# Declarations of the plain C core (csrc/fastdrop.h). Every function is noexcept nogil.
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+
+cdef extern from "fastdrop.h" nogil:
+    ctypedef enum fd_dtype:
+        FD_F16
+        FD_F32
+        FD_F64
+
+    ctypedef enum fd_isa:
+        FD_ISA_SCALAR
+        FD_ISA_AVX2
+        FD_ISA_AVX512
+
+    ctypedef struct fd_view:
+        char *data
+        int ndim
+        const Py_ssize_t *shape
+        const Py_ssize_t *strides
+
+    ctypedef struct fd_bernoulli:
+        uint64_t seed
+        uint64_t offset
+        uint32_t stream
+        uint32_t threshold
+        int drop_all
+
+    int fd_masked_scale(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n,
+                        const uint8_t *mask_in, uint8_t *mask_out, const fd_bernoulli *b,
+                        int scaled, double scale, int nthreads) noexcept
+
+    int fd_isa_supported(fd_isa isa) noexcept
+    fd_isa fd_isa_best() noexcept
+    fd_isa fd_isa_get() noexcept
+    int fd_isa_set(fd_isa isa) noexcept
+    const char *fd_isa_name(fd_isa isa) noexcept
+    int fd_openmp_enabled() noexcept
+    int fd_max_threads() noexcept
+    size_t fd_parallel_threshold() noexcept
