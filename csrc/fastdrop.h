@@ -40,6 +40,10 @@ int fd_masked_scale(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n
                     const uint8_t *mask_in, uint8_t *mask_out, const fd_bernoulli *b,
                     int scaled, double scale, int nthreads);
 
+/* The roofline: y[i] = x[i] * s over contiguous arrays, same threads and split as the kernels
+ * (float16: computed in float32). For benchmarks. */
+void fd_scaled_copy(fd_dtype dtype, const void *x, void *y, size_t n, double s, int nthreads);
+
 /* Runtime CPU dispatch. */
 int fd_isa_supported(fd_isa isa);  /* by this CPU and this build */
 fd_isa fd_isa_best(void);

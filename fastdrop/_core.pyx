@@ -61,6 +61,19 @@ def masked_scale(cnp.ndarray x, cnp.ndarray y, Py_ssize_t n, cnp.ndarray mask_in
         raise RuntimeError("fastdrop: kernel rejected its arguments (a bug: please report it)")
 
 
+def scaled_copy(cnp.ndarray x, cnp.ndarray y, double scale, int nthreads):
+    """The roofline kernel: y = x * scale for C-contiguous x, y of one float dtype."""
+    cdef fd_dtype code = _DTYPE_CODES[x.dtype]
+    cdef const void *xp = cnp.PyArray_DATA(x)
+    cdef void *yp = cnp.PyArray_DATA(y)
+    cdef size_t n = x.size
+    if not (x.flags.c_contiguous and y.flags.c_contiguous and x.dtype == y.dtype
+            and x.size == y.size):
+        raise ValueError("scaled_copy takes two C-contiguous arrays of one dtype and size")
+    with nogil:
+        fd_scaled_copy(code, xp, yp, n, scale, nthreads)
+
+
 def isa_get():
     """Name of the SIMD path in use."""
     return ISA_NAMES[<int>fd_isa_get()]

@@ -29,6 +29,8 @@ cdef extern from "fastdrop.h" nogil:
                         const uint8_t *mask_in, uint8_t *mask_out, const fd_bernoulli *b,
                         int scaled, double scale, int nthreads) noexcept
 
+    void fd_scaled_copy(fd_dtype dtype, const void *x, void *y, size_t n, double s,
+                        int nthreads) noexcept
     int fd_isa_supported(fd_isa isa) noexcept
     fd_isa fd_isa_best() noexcept
     fd_isa fd_isa_get() noexcept

@@ -1,0 +1,182 @@
+"""The public dropout functions: validate everything, then run one fused kernel."""
+from __future__ import annotations
+
+import numpy as np
+
+from fastdrop import _core
+from fastdrop import _validate as V
+from fastdrop._config import get_num_threads
+from fastdrop._generator import Generator, default_generator
+
+STREAM_DROPOUT = 0
+
+
+def _threshold(p):
+    """t = floor(p * 2**32) (exact: p * 2**32 is a power-of-two scaling)."""
+    return int(np.floor(p * 4294967296.0)) if p < 1.0 else 0
+
+
+def _compute_dtype(dtype):
+    return np.float64 if dtype == np.float64 else np.float32
+
+
+def _inverted_scale(p):
+    return 0.0 if p == 1.0 else float(np.float64(1.0) / (np.float64(1.0) - np.float64(p)))
+
+
+def _source(seed, offset, rng, n, training=True):
+    """Resolve (seed, offset) for n elements from `seed`/`offset`, `rng` or the default."""
+    if seed is not None and rng is not None:
+        raise ValueError("pass seed (with offset) or rng, not both")
+    if rng is not None:
+        if not isinstance(rng, Generator):
+            raise TypeError(f"rng must be a fastdrop.Generator or None; got {type(rng).__name__}")
+        if offset != 0:
+            raise ValueError("offset goes with seed; a Generator hands out its own offsets")
+    if seed is not None:
+        return V.seed(seed), V.offset(offset, n)
+    V.offset(offset, n)
+    if not training:
+        return None, None  # inference draws nothing
+    s, off = (rng or default_generator()).draw(n)
+    return s, V.offset(off, n, "the generator's offset")
+
+
+def _run(x, y, n, mask_in, mask_out, seed, offset, p, scaled, stream=STREAM_DROPOUT):
+    _core.masked_scale(
+        x, y, n, mask_in, mask_out, seed or 0, offset or 0, stream, _threshold(p), p == 1.0,
+        scaled, _inverted_scale(p) if scaled else 1.0, get_num_threads(),
+    )
+
+
+def _ones_mask(n):
+    mask = np.full((n + 7) // 8, 0xFF, np.uint8)
+    if n % 8:
+        mask[-1] = (1 << (n % 8)) - 1
+    return mask
+
+
+def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inverted",
+            out=None, return_mask=False):
+    """Dropout: zero each element with probability ``p``, in one fused pass.
+
+    Parameters
+    ----------
+    x : array_like
+        float16, float32 or float64, any shape and memory layout (0-d and empty included).
+    p : float
+        Probability of dropping an element, in ``[0, 1]``.
+    seed : int, optional
+        Philox seed in ``[0, 2**64)``. With ``offset`` it fixes the mask exactly.
+    offset : int
+        Global index of the first element (C order); use it to shard an array.
+    rng : fastdrop.Generator, optional
+        Draws ``(seed, offset)``; with neither ``seed`` nor ``rng`` the default generator
+        (see :func:`fastdrop.manual_seed`) is used.
+    training : bool
+        ``False``: inference. Inverted mode returns ``x`` unchanged (a copy unless ``out`` is
+        ``x``); naive mode returns ``x * (1 - p)``.
+    mode : {"inverted", "naive"}
+        Inverted scales kept values by ``1 / (1 - p)`` during training; naive (the 2014
+        formulation) keeps them as they are and scales at inference.
+    out : ndarray, optional
+        Same shape and dtype as ``x``; may be ``x`` itself (in place) but no other view of it.
+    return_mask : bool
+        Also return the packed keep mask (``np.packbits(keep.ravel(), bitorder="little")``).
+
+    Returns
+    -------
+    y : ndarray
+        Same shape and dtype as ``x`` (C-contiguous unless ``out`` was given).
+    mask : ndarray of uint8, optional
+        The packed mask, ``ceil(x.size / 8)`` bytes, when ``return_mask`` is true.
+
+    Notes
+    -----
+    Compatibility guarantee: the output is a pure function of (seed, offset, element index,
+    p, mode, dtype) as specified in docs/contract.md, identical for every thread count,
+    SIMD path and machine, and bitwise equal to :func:`fastdrop.reference.dropout`.
+    Dropped elements are ``+0.0`` even where ``x`` is NaN or inf (select semantics).
+    """
+    x = V.float_array(x)
+    p = V.probability(p)
+    mode = V.mode(mode)
+    training = V.boolean(training, "training")
+    return_mask = V.boolean(return_mask, "return_mask")
+    out = V.out_array(out, x)
+    n = x.size
+    seed, offset = _source(seed, offset, rng, n, training)
+    y = out if out is not None else np.empty(x.shape, x.dtype)
+    mask = np.empty((n + 7) // 8, np.uint8) if return_mask else None
+    if training:
+        _run(x, y, n, None, mask, seed, offset, p, mode == "inverted")
+    else:
+        if mode == "inverted":
+            if y is not x:
+                np.copyto(y, x)
+        else:
+            ct = _compute_dtype(x.dtype)
+            f = ct(np.float64(1.0) - np.float64(p))
+            np.multiply(x.astype(ct, copy=False), f, out=y, casting="unsafe")
+        if return_mask:
+            mask = _ones_mask(n)
+    return (y, mask) if return_mask else y
+
+
+def dropout_mask(shape, p, *, seed=None, offset=0, rng=None, packed=True):
+    """The keep mask that :func:`dropout` with the same arguments applies.
+
+    Returns the packed mask (uint8, ``ceil(size / 8)`` bytes, little bit order) or, with
+    ``packed=False``, a boolean array of ``shape`` (True = kept).
+    """
+    shape = V.shape(shape)
+    p = V.probability(p)
+    packed = V.boolean(packed, "packed")
+    n = int(np.prod(shape, dtype=object)) if shape else 1
+    seed, offset = _source(seed, offset, rng, n)
+    mask = np.empty((n + 7) // 8, np.uint8)
+    _run(None, None, n, None, mask, seed, offset, p, False)
+    if packed:
+        return mask
+    return np.unpackbits(mask, count=n, bitorder="little").view(np.bool_).reshape(shape)
+
+
+def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted", out=None):
+    """Gradient of :func:`dropout`: ``grad * scale`` where kept, ``+0.0`` where dropped.
+
+    Parameters
+    ----------
+    grad : array_like
+        Gradient of the loss with respect to the dropout output.
+    p : float
+        The forward's drop probability.
+    mask : ndarray of uint8, optional
+        The packed mask the forward returned (``return_mask=True``).
+    seed, offset : int, optional
+        Without ``mask``: the forward's seed and offset; the mask is regenerated, so nothing
+        had to be stored (use :meth:`fastdrop.Generator.draw` to get them).
+    mode : {"inverted", "naive"}
+        As in the forward (naive: a plain select, no scaling).
+    out : ndarray, optional
+        Same shape and dtype as ``grad``; may be ``grad`` itself.
+    """
+    grad = V.float_array(grad, "grad")
+    p = V.probability(p)
+    mode = V.mode(mode)
+    out = V.out_array(out, grad)
+    n = grad.size
+    if mask is not None:
+        if seed is not None:
+            raise ValueError("pass mask or seed (with offset), not both")
+        mask = V.packed_mask(mask, n)
+        V.offset(offset, n)
+    elif seed is None:
+        raise ValueError(
+            "dropout_backward needs the forward's mask (mask=, from return_mask=True) or its "
+            "seed and offset (seed=, offset=) to regenerate the mask"
+        )
+    else:
+        seed, offset = V.seed(seed), V.offset(offset, n)
+    y = out if out is not None else np.empty(grad.shape, grad.dtype)
+    _run(grad, y, n, mask, None, seed, offset, p, mode == "inverted")
+    return y

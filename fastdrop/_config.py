@@ -1,0 +1,83 @@
+"""Threads, SIMD path and build information."""
+from __future__ import annotations
+
+import platform
+
+import numpy as np
+
+from fastdrop import _core
+from fastdrop import _validate as V
+
+ISAS = ("scalar", "avx2", "avx512")
+_num_threads = None  # None: follow omp_get_max_threads() on every call
+
+
+def set_num_threads(n):
+    """Use ``n`` threads in every kernel call; ``None`` returns to the default.
+
+    The default is resolved per call from ``omp_get_max_threads()``, so ``OMP_NUM_THREADS``
+    and ``threadpoolctl.threadpool_limits`` apply. The thread count never changes results.
+    """
+    global _num_threads
+    _num_threads = None if n is None else V.integer(n, "n", 1, 1 << 16)
+
+
+def get_num_threads():
+    """The number of threads the next kernel call may use (1 in a build without OpenMP)."""
+    if not _core.openmp_enabled():
+        return 1
+    return _num_threads if _num_threads is not None else _core.max_threads()
+
+
+def get_isa():
+    """The SIMD path in use: 'scalar', 'avx2' or 'avx512'."""
+    return _core.isa_get()
+
+
+def supported_isas():
+    """The SIMD paths this CPU and build support, narrowest first."""
+    return tuple(i for i in ISAS if _core.isa_supported(i))
+
+
+def set_isa(name=None):
+    """Force a SIMD path ('scalar', 'avx2', 'avx512'); ``None`` picks the widest supported.
+
+    Every path gives the same bits; this is for profiling and testing. The environment
+    variable ``FASTDROP_ISA`` does the same at import.
+    """
+    if name is None:
+        name = _core.isa_best()
+    if name not in ISAS:
+        raise ValueError(f"isa must be one of {ISAS} or None; got {name!r}")
+    if not _core.isa_set(name):
+        raise ValueError(
+            f"isa {name!r} is not supported by this CPU; supported: {', '.join(supported_isas())}"
+        )
+
+
+def config():
+    """Build and runtime configuration as a dict."""
+    from fastdrop import __version__
+
+    return {
+        "version": __version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "openmp": _core.openmp_enabled(),
+        "threads": get_num_threads(),
+        "isa": get_isa(),
+        "isa_best": _core.isa_best(),
+        "isa_supported": supported_isas(),
+        "parallel_threshold": _core.parallel_threshold(),
+    }
+
+
+def show_config():
+    """Print the configuration: version, OpenMP, threads and the SIMD path in use."""
+    c = config()
+    print(f"fastdrop {c['version']} (numpy {c['numpy']}, Python {c['python']}, {c['machine']})")
+    print(f"  openmp:   {c['openmp']}" + ("" if c["openmp"] else "  (built without OpenMP: serial)"))
+    print(f"  threads:  {c['threads']}")
+    print(f"  isa:      {c['isa']} (best: {c['isa_best']}; supported: {', '.join(c['isa_supported'])})")
+    print(f"  parallel above {c['parallel_threshold']} elements")
