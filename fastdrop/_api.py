@@ -1,6 +1,8 @@
 """The public dropout functions: validate everything, then run one fused kernel."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from fastdrop import _core
@@ -13,7 +15,7 @@ STREAM_DROPOUT = 0
 
 def _threshold(p):
     """t = floor(p * 2**32) (exact: p * 2**32 is a power-of-two scaling)."""
-    return int(np.floor(p * 4294967296.0)) if p < 1.0 else 0
+    return math.floor(p * 4294967296.0) if p < 1.0 else 0
 
 
 def _compute_dtype(dtype):
@@ -21,7 +23,7 @@ def _compute_dtype(dtype):
 
 
 def _inverted_scale(p):
-    return 0.0 if p == 1.0 else float(np.float64(1.0) / (np.float64(1.0) - np.float64(p)))
+    return 0.0 if p == 1.0 else 1.0 / (1.0 - p)  # Python floats are IEEE float64
 
 
 def _source(seed, offset, rng, n, training=True):

@@ -40,6 +40,8 @@ def float_array(x, name="x"):
 
 def probability(p, name="p"):
     """A dropout probability: a real number in [0, 1] (returned as a Python float)."""
+    if type(p) is float and 0.0 <= p <= 1.0:  # the common case, without the ABC check
+        return p
     if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
         raise TypeError(f"{name} must be a real number in [0, 1]; got {type(p).__name__}")
     p = float(p)
@@ -50,6 +52,8 @@ def probability(p, name="p"):
 
 def integer(v, name, lo=0, hi=MAX_INDEX):
     """An integer in [lo, hi) (bools and floats are rejected)."""
+    if type(v) is int and lo <= v < hi:  # the common case
+        return v
     if isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer; got bool")
     try:
@@ -115,6 +119,8 @@ def out_array(out, x, name="out"):
         raise TypeError(f"{name} has dtype {out.dtype}; expected {x.dtype} (the input's dtype)")
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only; pass a writeable array")
+    if not np.may_share_memory(out, x):  # bounds only: cheap, and enough in the usual case
+        return out
     same = (out.__array_interface__["data"][0] == x.__array_interface__["data"][0]
             and out.strides == x.strides)
     if not same and np.shares_memory(out, x):
