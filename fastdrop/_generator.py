@@ -67,7 +67,7 @@ class Generator:
         if not isinstance(state, dict) or set(state) != {"seed", "offset"}:
             raise TypeError("state must be a dict with keys 'seed' and 'offset' (from get_state())")
         s = V.seed(state["seed"], "state['seed']")
-        off = V.integer(state["offset"], "state['offset']")
+        off = V.integer(state["offset"], "state['offset']", 0, V.MAX_INDEX + 1)
         with self._lock:
             self._seed, self._offset = s, off
 

@@ -33,6 +33,8 @@ def float_array(x, name="x"):
             raise TypeError(f"{name} must be an array-like of floats; got {type(x).__name__}") from exc
         if arr.dtype.kind in "biu":
             arr = arr.astype(np.float64)
+    if arr.dtype.kind == "f" and not arr.dtype.isnative:  # byte-swapped floats: compute natively
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype not in SUPPORTED_DTYPES:
         raise TypeError(f"{name} has dtype {arr.dtype}; fastdrop supports {_DTYPE_LIST}")
     return arr
@@ -72,7 +74,7 @@ def seed(s, name="seed"):
 
 def offset(off, n, name="offset"):
     """A global element offset such that offset + n <= 2**64."""
-    off = integer(off, name, 0, MAX_INDEX)
+    off = integer(off, name, 0, MAX_INDEX + 1)  # 2**64 itself is fine for an empty array
     if off + n > MAX_INDEX:
         raise ValueError(
             f"{name} + size must be at most 2**64 (the counter's range); got {name}={off} "
@@ -144,3 +146,107 @@ def packed_mask(mask, n, name="mask"):
             f"ceil({n} / 8) = {want} bytes"
         )
     return np.ascontiguousarray(mask)
+
+
+# --- structured dropout -------------------------------------------------------------------
+DATA_FORMATS = ("channels_first", "channels_last")
+
+
+def axis(a, ndim, name="axis"):
+    """One axis of an ndim-d array, in [-ndim, ndim); returned non-negative."""
+    if isinstance(a, (bool, np.bool_)) or not isinstance(a, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an integer; got {type(a).__name__}")
+    a = int(a)
+    if not -ndim <= a < ndim:
+        raise ValueError(
+            f"{name}={a} is out of range for an array of {ndim} dimension(s) "
+            f"(valid: {-ndim} .. {ndim - 1})" if ndim else
+            f"{name}={a} is out of range: the array is 0-d and has no axes"
+        )
+    return a % ndim
+
+
+def axes(a, ndim, name="broadcast_axes"):
+    """Distinct axes of an ndim-d array: an int or a sequence of ints in [-ndim, ndim);
+    returned as a sorted tuple of non-negative axes."""
+    if isinstance(a, (numbers.Integral, np.integer)) and not isinstance(a, (bool, np.bool_)):
+        a = (a,)
+    if isinstance(a, (str, bytes)) or not hasattr(a, "__iter__"):
+        raise TypeError(f"{name} must be an int or a sequence of ints; got {type(a).__name__}")
+    out = [axis(v, ndim, f"{name} entry") for v in a]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} has a repeated axis: {tuple(a)!r}")
+    return tuple(sorted(out))
+
+
+def noise_shape(ns, shape, name="noise_shape"):
+    """A Keras-style noise shape for an array of `shape`: one entry per axis, each None (the
+    array's size), the array's size, or 1 (broadcast). Returned as the broadcast axes."""
+    if isinstance(ns, (str, bytes)) or not hasattr(ns, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of ints or None; got {type(ns).__name__}")
+    ns = tuple(ns)
+    if len(ns) != len(shape):
+        raise ValueError(
+            f"{name} has {len(ns)} entries; the input has {len(shape)} dimensions {tuple(shape)}"
+        )
+    out = []
+    for d, (e, s) in enumerate(zip(ns, shape)):
+        if e is None:
+            continue
+        e = integer(e, f"{name}[{d}]", 0, MAX_INDEX)
+        if e == 1 and s != 1:
+            out.append(d)
+        elif e != s:
+            raise ValueError(
+                f"{name}[{d}] is {e}; each entry must be 1 (broadcast), None or the input's "
+                f"size {s}"
+            )
+    return tuple(out)
+
+
+def data_format(df, name="data_format"):
+    if not isinstance(df, str) or df not in DATA_FORMATS:
+        raise ValueError(f"{name} must be one of {DATA_FORMATS}; got {df!r}")
+    return df
+
+
+def choice(v, options, name):
+    """A string option from `options`."""
+    if not isinstance(v, str) or v not in options:
+        raise ValueError(f"{name} must be one of {tuple(options)}; got {v!r}")
+    return v
+
+
+def ndim_in(x, allowed, what, name="x"):
+    """Check that x has one of the allowed numbers of dimensions."""
+    if x.ndim not in allowed:
+        want = ", ".join(str(a) for a in allowed[:-1]) + f" or {allowed[-1]}" if len(allowed) > 1 \
+            else str(allowed[0])
+        raise ValueError(f"{name} has {x.ndim} dimension(s) {x.shape}; {what} takes {want}-D input")
+    return x
+
+
+def block_size(bs, nsp, name="block_size"):
+    """A DropBlock block size: an int >= 1 or a tuple of `nsp` ints >= 1."""
+    if isinstance(bs, (numbers.Integral, np.integer)) and not isinstance(bs, (bool, np.bool_)):
+        bs = (bs,) * nsp
+    if isinstance(bs, (str, bytes)) or not hasattr(bs, "__iter__"):
+        raise TypeError(f"{name} must be an int or a tuple of {nsp} ints; got {type(bs).__name__}")
+    bs = tuple(bs)
+    if len(bs) != nsp:
+        raise ValueError(
+            f"{name} has {len(bs)} entries; the input has {nsp} spatial dimension(s), so give "
+            f"an int or {nsp} ints"
+        )
+    out = tuple(integer(b, f"{name} entries", -MAX_INDEX, MAX_INDEX) for b in bs)
+    if min(out) < 1:
+        raise ValueError(f"{name} entries must be positive (a block of at least 1); got {bs!r}")
+    return out
+
+
+def probability_below_one(p, name="p"):
+    """A probability in [0, 1)."""
+    p = probability(p, name)
+    if p == 1.0:
+        raise ValueError(f"{name} must be in [0, 1) here (the noise variance p/(1-p) is infinite at 1)")
+    return p
