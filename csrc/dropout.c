@@ -2,7 +2,9 @@
  * The flat index range is cut into fixed 64-aligned chunks (so packed-mask bytes never straddle
  * two threads and the bits never depend on the thread count); each chunk is walked in tiles
  * whose keep bits sit in a small stack buffer; strided arrays are gathered into and scattered
- * from a tile buffer, so there is no temporary the size of the input. */
+ * from a tile buffer, so there is no temporary the size of the input. The forward uses the ISA's
+ * fused kernel when it has one: Philox bits and the masked scale 64 elements at a time, so the
+ * arithmetic overlaps the memory traffic instead of adding to it. */
 #include <string.h>
 
 #include "fastdrop.h"
@@ -145,10 +147,56 @@ static void tile_bits(const job_t *j, size_t i0, size_t n, uint64_t *bits)
             bits[w] = (bits[w] >> r) | (bits[w + 1] << (64 - r));
 }
 
+/* Whether this tile's keep bits come from Philox words (not a given mask, p == 1 or p ~ 0). */
+static int draws_words(const job_t *j)
+{
+    return !j->mask_in && !j->b->drop_all && j->b->threshold != 0;
+}
+
+/* The forward with a fused kernel: Philox bits and the masked scale per 64-element group. */
+static int fused_apply(const job_t *j, size_t i0, size_t n, const char *xp, char *yp,
+                       uint64_t *bits)
+{
+    const fd_bernoulli *b = j->b;
+    uint64_t g0 = b->offset + i0;
+    fd_philox_run run = {g0 >> 2, (unsigned)(g0 & 3), (uint32_t)b->seed,
+                         (uint32_t)(b->seed >> 32), b->stream, b->threshold};
+    switch (j->dtype) {
+    case FD_F32:
+        if (!j->k->fused_f32)
+            return 0;
+        j->k->fused_f32((const float *)xp, (float *)yp, bits, n, &run, j->s32, j->scaled);
+        return 1;
+    case FD_F64:
+        if (!j->k->fused_f64)
+            return 0;
+        j->k->fused_f64((const double *)xp, (double *)yp, bits, n, &run, j->s64, j->scaled);
+        return 1;
+    default:
+        if (!j->k->fused_f16)
+            return 0;
+        j->k->fused_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, &run, j->s32, j->scaled);
+        return 1;
+    }
+}
+
 static void run_tile(const job_t *j, size_t i0, size_t n, char *xbuf, char *ybuf)
 {
     uint64_t bits[TILE / 64 + 2];
-    tile_bits(j, i0, n, bits);
+    const char *xp = NULL;
+    char *yp = NULL;
+    if (j->x) {
+        if (j->x->contiguous) {
+            xp = j->x->data + i0 * j->es;
+        } else {
+            strided_copy(j->x, i0, n, xbuf, j->es, 1);
+            xp = xbuf;
+        }
+        yp = j->y->contiguous ? j->y->data + i0 * j->es : ybuf;
+    }
+    int done = j->x && draws_words(j) && fused_apply(j, i0, n, xp, yp, bits);
+    if (!done)
+        tile_bits(j, i0, n, bits);
     if (j->mask_out) {
         size_t nb = (n + 7) / 8;
         if (n & 63) /* zero the unused high bits of the last word */
@@ -157,24 +205,17 @@ static void run_tile(const job_t *j, size_t i0, size_t n, char *xbuf, char *ybuf
     }
     if (!j->x)
         return;
-    const char *xp;
-    char *yp;
-    if (j->x->contiguous) {
-        xp = j->x->data + i0 * j->es;
-    } else {
-        strided_copy(j->x, i0, n, xbuf, j->es, 1);
-        xp = xbuf;
-    }
-    yp = j->y->contiguous ? j->y->data + i0 * j->es : ybuf;
-    switch (j->dtype) {
-    case FD_F32:
-        j->k->apply_f32((const float *)xp, (float *)yp, bits, n, j->s32, j->scaled);
-        break;
-    case FD_F64:
-        j->k->apply_f64((const double *)xp, (double *)yp, bits, n, j->s64, j->scaled);
-        break;
-    default:
-        j->k->apply_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, j->s32, j->scaled);
+    if (!done) {
+        switch (j->dtype) {
+        case FD_F32:
+            j->k->apply_f32((const float *)xp, (float *)yp, bits, n, j->s32, j->scaled);
+            break;
+        case FD_F64:
+            j->k->apply_f64((const double *)xp, (double *)yp, bits, n, j->s64, j->scaled);
+            break;
+        default:
+            j->k->apply_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, j->s32, j->scaled);
+        }
     }
     if (!j->y->contiguous)
         strided_copy(j->y, i0, n, ybuf, j->es, 0);

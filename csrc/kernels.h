@@ -1,9 +1,15 @@
-/* Per-ISA primitives behind fd_masked_scale. Each ISA provides the same two kinds of
- * function, and every one of them must give the same bits (the tests check each path
- * against fastdrop.reference):
+/* Per-ISA primitives behind fd_masked_scale. Each ISA provides the same kinds of function,
+ * and every one of them must give the same bits (the tests check each path against
+ * fastdrop.reference; tests/simde/run.sh checks the SIMD tables against the scalar one):
  *   keep_bits: 64 * ngroups keep bits for the global elements 4*block .. 4*block + 64*ngroups - 1
  *              (bit j of bits[w] is element 4*block + 64*w + j), stream and threshold as given;
- *   apply_*:   y[i] = bit i of bits ? x[i] * s : +0 for i < n (scaled == 0: y[i] = x[i] when kept). */
+ *   apply_*:   y[i] = bit i of bits ? x[i] * s : +0 for i < n (scaled == 0: y[i] = x[i] when kept);
+ *   fused_*:   (optional; NULL: the driver runs keep_bits, then apply_*) both at once, a
+ *              64-element group at a time, so the Philox arithmetic overlaps the loads and
+ *              stores: element i of the run uses raw keep bit run->r + i of the keep_bits
+ *              stream that starts at block run->block; bits[0 .. ceil(n/64)) receive the run's
+ *              keep bits (bit i of bits[i/64]; bits past n in the last word are unspecified)
+ *              and y[i] is as for apply_*. */
 #ifndef FASTDROP_KERNELS_H
 #define FASTDROP_KERNELS_H
 
@@ -20,11 +26,28 @@ typedef void (*fd_apply_f64_fn)(const double *x, double *y, const uint64_t *bits
 typedef void (*fd_apply_f16_fn)(const uint16_t *x, uint16_t *y, const uint64_t *bits, size_t n,
                                 float s, int scaled);
 
+/* Keep bits of a run that starts `r` (0..3) words into Philox block `block`. */
+typedef struct {
+    uint64_t block;
+    unsigned r;
+    uint32_t k0, k1, stream, threshold; /* threshold > 0: words are drawn */
+} fd_philox_run;
+
+typedef void (*fd_fused_f32_fn)(const float *x, float *y, uint64_t *bits, size_t n,
+                                const fd_philox_run *run, float s, int scaled);
+typedef void (*fd_fused_f64_fn)(const double *x, double *y, uint64_t *bits, size_t n,
+                                const fd_philox_run *run, double s, int scaled);
+typedef void (*fd_fused_f16_fn)(const uint16_t *x, uint16_t *y, uint64_t *bits, size_t n,
+                                const fd_philox_run *run, float s, int scaled);
+
 typedef struct {
     fd_keep_bits_fn keep_bits;
     fd_apply_f32_fn apply_f32;
     fd_apply_f64_fn apply_f64;
     fd_apply_f16_fn apply_f16;
+    fd_fused_f32_fn fused_f32; /* the fused_* may be NULL */
+    fd_fused_f64_fn fused_f64;
+    fd_fused_f16_fn fused_f16;
 } fd_kernels;
 
 extern const fd_kernels fd_kernels_scalar;

@@ -1,105 +1,271 @@
-/* AVX-512 path (F + BW + VL, BMI2 for the bit interleave): 16 Philox blocks per vector, one
- * vector per 64-element group, two groups interleaved for instruction-level parallelism.
- * Compiled with a target attribute, selected at run time. */
+/* AVX-512 path (F + BW + VL, BMI2 for the bit interleave): Philox4x32-10 on 8 blocks per vector,
+ * one block per 64-bit lane, two vectors per 64-element group and two groups interleaved.
+ * Compiled with a target attribute, selected at run time; tests/simde/run.sh checks it bit for
+ * bit against the scalar path on machines without AVX-512 (SIMDe emulation).
+ *
+ * The same scheme as kernels_avx2.c (see the notes there), with AVX-512's help:
+ * - a round is 2 vpmuludq + 2 hi->lo moves + 2 vpternlogd (the 3-way xor hi ^ c ^ key) per
+ *   8 blocks; the hi->lo moves alternate vpsrlq and vpshufd so they use different ports;
+ * - 32 zmm registers hold two groups' state (16 vectors) without spills;
+ * - the last round is folded into the extraction: vshufps packs two vectors' words into 16
+ *   words of consecutive blocks, unsigned compares give 16-bit masks, pdep interleaves them;
+ * - fused_* compute two groups' bits and apply them to their 128 elements in the same loop. */
 #include "kernels.h"
 #include "philox.h"
 
-#ifdef FD_X86
+#if defined(FD_AVX512_EMULATED)
+/* tests/simde/run.sh builds this file against SIMDe's portable AVX-512: its shim header, included
+ * first, supplies the intrinsics, so no target attribute */
+#define FD_AVX512
+#elif defined(FD_X86)
 #include <immintrin.h>
-
 #define FD_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,bmi2,f16c,avx2")))
+#endif
 
-FD_AVX512 static inline void mulhilo16(__m512i a, __m512i m, __m512i *hi, __m512i *lo)
+#ifdef FD_AVX512
+
+typedef struct {
+    __m512i m0, m1, mj[2];
+    __m512i k1_1;     /* round 1: key k1 */
+    __m512i k0_2;     /* round 2: c1 (constant) ^ k0 */
+    __m512i d2, e3;   /* rounds 2, 3: terms that are constant while the high counter word is */
+    __m512i k0_3;     /* round 3 */
+    __m512i rk[12];   /* rounds 4..9 */
+    __m512i kf0, kf1; /* round 10 */
+    __m512i t;        /* threshold */
+    uint32_t hi;      /* high counter word that d2, e3 belong to */
+    uint32_t kk0[11], kk1[11], p1s_hi, stream, threshold; /* kk*[r]: key of round r */
+} philox_ctx;
+
+FD_AVX512 static inline void ctx_segment(philox_ctx *cx, uint32_t hi)
 {
-    __m512i even = _mm512_mul_epu32(a, m);
-    __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
-    *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-    *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+    /* round 1: c0 = hi(M1 * stream) ^ c1 ^ k0 = A in every lane, c1 = lo(M1 * stream) */
+    uint32_t A = cx->p1s_hi ^ hi ^ cx->kk0[1];
+    uint64_t pa = (uint64_t)FD_PHILOX_M0 * A;
+    cx->hi = hi;
+    cx->d2 = _mm512_set1_epi32((int)((uint32_t)(pa >> 32) ^ cx->kk1[2]));
+    cx->e3 = _mm512_set1_epi32((int)((uint32_t)pa ^ cx->kk1[3]));
+}
+
+FD_AVX512 static void ctx_init(philox_ctx *cx, uint32_t k0, uint32_t k1, uint32_t stream,
+                               uint32_t threshold, uint32_t hi)
+{
+    cx->kk0[1] = k0;
+    cx->kk1[1] = k1;
+    for (int r = 2; r <= 10; r++) {
+        cx->kk0[r] = cx->kk0[r - 1] + FD_PHILOX_W0;
+        cx->kk1[r] = cx->kk1[r - 1] + FD_PHILOX_W1;
+    }
+    uint64_t p1s = (uint64_t)FD_PHILOX_M1 * stream;
+    cx->p1s_hi = (uint32_t)(p1s >> 32);
+    cx->stream = stream;
+    cx->threshold = threshold;
+    cx->m0 = _mm512_set1_epi64((long long)FD_PHILOX_M0);
+    cx->m1 = _mm512_set1_epi64((long long)FD_PHILOX_M1);
+    /* the two vectors of a group: blocks {0,1,4,5,8,9,12,13} and {2,3,6,7,10,11,14,15}, so
+     * that vshufps of the pair puts four consecutive blocks in each 128-bit lane */
+    for (int v = 0; v < 2; v++) {
+        uint64_t j[8];
+        for (int i = 0; i < 8; i++)
+            j[i] = (uint64_t)FD_PHILOX_M0 * (uint64_t)(4 * (i / 2) + (i & 1) + 2 * v);
+        cx->mj[v] = _mm512_setr_epi64((long long)j[0], (long long)j[1], (long long)j[2],
+                                      (long long)j[3], (long long)j[4], (long long)j[5],
+                                      (long long)j[6], (long long)j[7]);
+    }
+    cx->k1_1 = _mm512_set1_epi32((int)cx->kk1[1]);
+    cx->k0_2 = _mm512_set1_epi32((int)((uint32_t)p1s ^ cx->kk0[2]));
+    cx->k0_3 = _mm512_set1_epi32((int)cx->kk0[3]);
+    for (int r = 4; r <= 9; r++) {
+        cx->rk[2 * (r - 4)] = _mm512_set1_epi32((int)cx->kk0[r]);
+        cx->rk[2 * (r - 4) + 1] = _mm512_set1_epi32((int)cx->kk1[r]);
+    }
+    cx->kf0 = _mm512_set1_epi32((int)cx->kk0[10]);
+    cx->kf1 = _mm512_set1_epi32((int)cx->kk1[10]);
+    cx->t = _mm512_set1_epi32((int)threshold);
+    ctx_segment(cx, hi);
 }
 
 typedef struct {
     __m512i c0, c1, c2, c3;
-} philox16;
+} oct;
 
-FD_AVX512 static inline void counters16(philox16 *s, uint64_t blk, uint32_t k0, uint32_t k1,
-                                        uint32_t stream)
-{
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    __m512i c0 = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)blk), iota);
-    /* carry into c1 where the low word wrapped */
-    __mmask16 carry = _mm512_cmplt_epu32_mask(c0, iota);
-    __m512i c1 = _mm512_mask_add_epi32(_mm512_set1_epi32((int)(uint32_t)(blk >> 32)), carry,
-                                       _mm512_set1_epi32((int)(uint32_t)(blk >> 32)),
-                                       _mm512_set1_epi32(1));
-    /* Round 1: c2 = stream and c3 = 0 are the same in every lane. */
-    const __m512i M0 = _mm512_set1_epi32((int)FD_PHILOX_M0);
-    uint64_t p1 = (uint64_t)FD_PHILOX_M1 * stream;
-    __m512i hi0, lo0;
-    mulhilo16(c0, M0, &hi0, &lo0);
-    s->c0 = _mm512_xor_si512(c1, _mm512_set1_epi32((int)((uint32_t)(p1 >> 32) ^ k0)));
-    s->c1 = _mm512_set1_epi32((int)(uint32_t)p1);
-    s->c2 = _mm512_xor_si512(hi0, _mm512_set1_epi32((int)k1));
-    s->c3 = lo0;
-}
+#define XOR3(a, b, c) _mm512_ternarylogic_epi32(a, b, c, 0x96)
+#define HI_SRL(p) _mm512_srli_epi64(p, 32)
+#define HI_SHUF(p) _mm512_shuffle_epi32(p, 0xF5) /* dwords 1,1,3,3 */
 
-FD_AVX512 static inline void round16(philox16 *s, __m512i k0, __m512i k1)
-{
-    const __m512i M0 = _mm512_set1_epi32((int)FD_PHILOX_M0);
-    const __m512i M1 = _mm512_set1_epi32((int)FD_PHILOX_M1);
-    __m512i hi0, lo0, hi1, lo1;
-    mulhilo16(s->c0, M0, &hi0, &lo0);
-    mulhilo16(s->c2, M1, &hi1, &lo1);
-    s->c0 = _mm512_ternarylogic_epi32(hi1, s->c1, k0, 0x96); /* three-way xor */
-    s->c1 = lo1;
-    s->c2 = _mm512_ternarylogic_epi32(hi0, s->c3, k1, 0x96);
-    s->c3 = lo0;
-}
+/* Rounds 1-3 (P = M0 * lo32(block) in every lane; c0 after round 1 is the constant A). */
+#define R123(q, P, mj)                                                                         \
+    do {                                                                                       \
+        __m512i p0_ = _mm512_add_epi64(P, mj), p1_;                                            \
+        __m512i c2_ = _mm512_xor_si512(HI_SRL(p0_), cx->k1_1);                                 \
+        p1_ = _mm512_mul_epu32(c2_, cx->m1);                                                   \
+        q.c0 = _mm512_xor_si512(HI_SHUF(p1_), cx->k0_2);                                       \
+        q.c1 = p1_;                                                                            \
+        q.c2 = _mm512_xor_si512(p0_, cx->d2);                                                  \
+        p0_ = _mm512_mul_epu32(q.c0, cx->m0);                                                  \
+        p1_ = _mm512_mul_epu32(q.c2, cx->m1);                                                  \
+        q.c0 = XOR3(HI_SRL(p1_), q.c1, cx->k0_3);                                              \
+        q.c1 = p1_;                                                                            \
+        q.c2 = _mm512_xor_si512(HI_SHUF(p0_), cx->e3);                                         \
+        q.c3 = p0_;                                                                            \
+    } while (0)
 
-/* Element 4j+k of the group is word k of block j: interleave the four 16-bit compare masks. */
-FD_AVX512 static inline uint64_t keep64(const philox16 *s, __m512i t)
+#define RN(q, K0, K1)                                                                          \
+    do {                                                                                       \
+        __m512i p0_ = _mm512_mul_epu32(q.c0, cx->m0), p1_ = _mm512_mul_epu32(q.c2, cx->m1);    \
+        q.c0 = XOR3(HI_SRL(p1_), q.c1, K0);                                                    \
+        q.c1 = p1_;                                                                            \
+        q.c2 = XOR3(HI_SHUF(p0_), q.c3, K1);                                                   \
+        q.c3 = p0_;                                                                            \
+    } while (0)
+
+#define SHUF(a, b, imm)                                                                        \
+    _mm512_castps_si512(                                                                       \
+        _mm512_shuffle_ps(_mm512_castsi512_ps(a), _mm512_castsi512_ps(b), imm))
+
+/* Round 10 of a group's two vectors and its 64 keep bits (element 4j + k = word k of block j). */
+FD_AVX512 static inline uint64_t final64(const philox_ctx *cx, oct a, oct b)
 {
-    uint64_t m0 = _mm512_cmpge_epu32_mask(s->c0, t), m1 = _mm512_cmpge_epu32_mask(s->c1, t);
-    uint64_t m2 = _mm512_cmpge_epu32_mask(s->c2, t), m3 = _mm512_cmpge_epu32_mask(s->c3, t);
+    __m512i p0a = _mm512_mul_epu32(a.c0, cx->m0), p1a = _mm512_mul_epu32(a.c2, cx->m1);
+    __m512i p0b = _mm512_mul_epu32(b.c0, cx->m0), p1b = _mm512_mul_epu32(b.c2, cx->m1);
+    __m512i w0 = XOR3(SHUF(p1a, p1b, 0xDD), SHUF(a.c1, b.c1, 0x88), cx->kf0);
+    __m512i w2 = XOR3(SHUF(p0a, p0b, 0xDD), SHUF(a.c3, b.c3, 0x88), cx->kf1);
+    __m512i w1 = SHUF(p1a, p1b, 0x88), w3 = SHUF(p0a, p0b, 0x88);
+    uint64_t m0 = _mm512_cmpge_epu32_mask(w0, cx->t), m1 = _mm512_cmpge_epu32_mask(w1, cx->t);
+    uint64_t m2 = _mm512_cmpge_epu32_mask(w2, cx->t), m3 = _mm512_cmpge_epu32_mask(w3, cx->t);
     return _pdep_u64(m0, 0x1111111111111111ull) | _pdep_u64(m1, 0x2222222222222222ull) |
            _pdep_u64(m2, 0x4444444444444444ull) | _pdep_u64(m3, 0x8888888888888888ull);
+}
+
+FD_AVX512 __attribute__((noinline, cold)) static uint64_t keep64_carry(const philox_ctx *cx,
+                                                                    uint64_t blk)
+{
+    uint64_t word = 0;
+    for (unsigned j = 0; j < 16; j++) {
+        uint64_t bj = blk + j;
+        uint32_t c[4] = {(uint32_t)bj, (uint32_t)(bj >> 32), cx->stream, 0};
+        fd_philox4x32_10(c, cx->kk0[1], cx->kk1[1]);
+        for (unsigned k = 0; k < 4; k++)
+            word |= (uint64_t)(c[k] >= cx->threshold) << (4 * j + k);
+    }
+    return word;
+}
+
+/* The 64 keep bits of one group, blocks blk .. blk+15, any counters. */
+FD_AVX512 static inline __attribute__((always_inline)) uint64_t keep64(philox_ctx *cx,
+                                                                         uint64_t blk)
+{
+    if (__builtin_expect((uint32_t)blk > 0xFFFFFFF0u, 0)) /* the low word wraps in the group */
+        return keep64_carry(cx, blk);
+    if (__builtin_expect((uint32_t)(blk >> 32) != cx->hi, 0))
+        ctx_segment(cx, (uint32_t)(blk >> 32));
+    __m512i P = _mm512_set1_epi64((long long)((uint64_t)FD_PHILOX_M0 * (uint32_t)blk));
+    oct a, b;
+    R123(a, P, cx->mj[0]);
+    R123(b, P, cx->mj[1]);
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++) {
+        RN(a, cx->rk[2 * r], cx->rk[2 * r + 1]);
+        RN(b, cx->rk[2 * r], cx->rk[2 * r + 1]);
+    }
+    return final64(cx, a, b);
+}
+
+FD_AVX512 __attribute__((noinline, cold)) static uint64_t keep64_cold(philox_ctx *cx, uint64_t blk)
+{
+    return keep64(cx, blk);
+}
+
+/* Two consecutive groups (blocks blk .. blk+31) interleaved: out[0], out[1]. */
+FD_AVX512 static inline __attribute__((always_inline)) void keep128(philox_ctx *cx, uint64_t blk,
+                                                                      uint64_t out[2])
+{
+    if (__builtin_expect((uint32_t)blk > 0xFFFFFFE0u, 0)) { /* a carry in the 32 blocks */
+        out[0] = keep64_cold(cx, blk);
+        out[1] = keep64_cold(cx, blk + 16);
+        return;
+    }
+    if (__builtin_expect((uint32_t)(blk >> 32) != cx->hi, 0))
+        ctx_segment(cx, (uint32_t)(blk >> 32));
+    __m512i P = _mm512_set1_epi64((long long)((uint64_t)FD_PHILOX_M0 * (uint32_t)blk));
+    __m512i Q = _mm512_add_epi64(P, _mm512_set1_epi64((long long)(16ull * FD_PHILOX_M0)));
+    oct a, b, c, d;
+    R123(a, P, cx->mj[0]);
+    R123(b, P, cx->mj[1]);
+    R123(c, Q, cx->mj[0]);
+    R123(d, Q, cx->mj[1]);
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++) {
+        RN(a, cx->rk[2 * r], cx->rk[2 * r + 1]);
+        RN(b, cx->rk[2 * r], cx->rk[2 * r + 1]);
+        RN(c, cx->rk[2 * r], cx->rk[2 * r + 1]);
+        RN(d, cx->rk[2 * r], cx->rk[2 * r + 1]);
+    }
+    out[0] = final64(cx, a, b);
+    out[1] = final64(cx, c, d);
 }
 
 FD_AVX512 static void keep_bits_avx512(uint64_t *bits, size_t ngroups, uint64_t block,
                                        uint32_t k0, uint32_t k1, uint32_t stream,
                                        uint32_t threshold)
 {
-    const __m512i t = _mm512_set1_epi32((int)threshold);
+    philox_ctx cx;
+    ctx_init(&cx, k0, k1, stream, threshold, (uint32_t)(block >> 32));
     size_t w = 0;
-    for (; w + 2 <= ngroups; w += 2, block += 32) {
-        philox16 a, b;
-        counters16(&a, block, k0, k1, stream);
-        counters16(&b, block + 16, k0, k1, stream);
-        uint32_t q0 = k0, q1 = k1;
-        for (int r = 1; r < FD_PHILOX_ROUNDS; r++) {
-            q0 += FD_PHILOX_W0;
-            q1 += FD_PHILOX_W1;
-            __m512i v0 = _mm512_set1_epi32((int)q0), v1 = _mm512_set1_epi32((int)q1);
-            round16(&a, v0, v1);
-            round16(&b, v0, v1);
-        }
-        bits[w] = keep64(&a, t);
-        bits[w + 1] = keep64(&b, t);
-    }
-    if (w < ngroups) {
-        philox16 a;
-        counters16(&a, block, k0, k1, stream);
-        uint32_t q0 = k0, q1 = k1;
-        for (int r = 1; r < FD_PHILOX_ROUNDS; r++) {
-            q0 += FD_PHILOX_W0;
-            q1 += FD_PHILOX_W1;
-            round16(&a, _mm512_set1_epi32((int)q0), _mm512_set1_epi32((int)q1));
-        }
-        bits[w] = keep64(&a, t);
-    }
+    for (; w + 2 <= ngroups; w += 2, block += 32)
+        keep128(&cx, block, bits + w);
+    if (w < ngroups)
+        bits[w] = keep64(&cx, block);
 }
+
+/* ---- apply ---- */
 
 /* Lanes [0, n) of a vector of `width`, for the tail (masked loads never fault). */
 #define TAILMASK(n) ((n) >= 64 ? ~0ull : ((1ull << (n)) - 1))
+
+FD_AVX512 static inline __m512 f32x16(__m512 v, __mmask16 k, __m512 vs, int scaled)
+{
+    return scaled ? _mm512_maskz_mul_ps(k, v, vs) : _mm512_maskz_mov_ps(k, v);
+}
+
+FD_AVX512 static inline __m512d f64x8(__m512d v, __mmask8 k, __m512d vs, int scaled)
+{
+    return scaled ? _mm512_maskz_mul_pd(k, v, vs) : _mm512_maskz_mov_pd(k, v);
+}
+
+FD_AVX512 static inline __m256i f16x16(__m256i h, __mmask16 k, __m512 vs, int scaled)
+{
+    if (scaled)
+        return _mm512_cvtps_ph(_mm512_maskz_mul_ps(k, _mm512_cvtph_ps(h), vs),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm256_maskz_mov_epi16(k, h);
+}
+
+FD_AVX512 static inline void group_f32(const float *x, float *y, uint64_t word, __m512 vs,
+                                       int scaled)
+{
+    for (int c = 0; c < 4; c++)
+        _mm512_storeu_ps(y + 16 * c, f32x16(_mm512_loadu_ps(x + 16 * c),
+                                            (__mmask16)(word >> (16 * c)), vs, scaled));
+}
+
+FD_AVX512 static inline void group_f64(const double *x, double *y, uint64_t word, __m512d vs,
+                                       int scaled)
+{
+    for (int c = 0; c < 8; c++)
+        _mm512_storeu_pd(y + 8 * c, f64x8(_mm512_loadu_pd(x + 8 * c),
+                                          (__mmask8)(word >> (8 * c)), vs, scaled));
+}
+
+FD_AVX512 static inline void group_f16(const uint16_t *x, uint16_t *y, uint64_t word, __m512 vs,
+                                       int scaled)
+{
+    for (int c = 0; c < 4; c++) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)(x + 16 * c));
+        _mm256_storeu_si256((__m256i *)(y + 16 * c),
+                            f16x16(h, (__mmask16)(word >> (16 * c)), vs, scaled));
+    }
+}
 
 FD_AVX512 static void apply_f32_avx512(const float *x, float *y, const uint64_t *bits, size_t n,
                                        float s, int scaled)
@@ -109,8 +275,7 @@ FD_AVX512 static void apply_f32_avx512(const float *x, float *y, const uint64_t 
         __mmask16 live = (__mmask16)TAILMASK(n - i);
         __mmask16 k = (__mmask16)(bits[i >> 6] >> (i & 63));
         __m512 v = _mm512_maskz_loadu_ps(live, x + i);
-        v = scaled ? _mm512_maskz_mul_ps(k, v, vs) : _mm512_maskz_mov_ps(k, v);
-        _mm512_mask_storeu_ps(y + i, live, v);
+        _mm512_mask_storeu_ps(y + i, live, f32x16(v, k, vs, scaled));
     }
 }
 
@@ -122,8 +287,7 @@ FD_AVX512 static void apply_f64_avx512(const double *x, double *y, const uint64_
         __mmask8 live = (__mmask8)TAILMASK(n - i);
         __mmask8 k = (__mmask8)(bits[i >> 6] >> (i & 63));
         __m512d v = _mm512_maskz_loadu_pd(live, x + i);
-        v = scaled ? _mm512_maskz_mul_pd(k, v, vs) : _mm512_maskz_mov_pd(k, v);
-        _mm512_mask_storeu_pd(y + i, live, v);
+        _mm512_mask_storeu_pd(y + i, live, f64x8(v, k, vs, scaled));
     }
 }
 
@@ -135,16 +299,76 @@ FD_AVX512 static void apply_f16_avx512(const uint16_t *x, uint16_t *y, const uin
         __mmask16 live = (__mmask16)TAILMASK(n - i);
         __mmask16 k = (__mmask16)(bits[i >> 6] >> (i & 63));
         __m256i h = _mm256_maskz_loadu_epi16(live, x + i);
-        if (scaled) {
-            __m512 v = _mm512_maskz_mul_ps(k, _mm512_cvtph_ps(h), vs);
-            h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        } else {
-            h = _mm256_maskz_mov_epi16(k, h);
-        }
-        _mm256_mask_storeu_epi16(y + i, live, h);
+        _mm256_mask_storeu_epi16(y + i, live, f16x16(h, k, vs, scaled));
     }
 }
 
+/* ---- fused forward: two groups' bits, then their 128 elements ---- */
+
+/* Raw group g holds keep-bit stream bits 64g .. 64g+63 (blocks run->block + 16g ..); with
+ * r != 0 the run's word w straddles raw groups w and w+1. */
+#define SHIFTED(lo, hi) (r ? ((lo) >> r) | ((hi) << (64 - r)) : (lo))
+
+#define FUSED_LOOP(GROUP, APPLY_TAIL)                                                          \
+    philox_ctx cx;                                                                             \
+    ctx_init(&cx, run->k0, run->k1, run->stream, run->threshold, (uint32_t)(run->block >> 32)); \
+    const unsigned r = run->r;                                                                 \
+    const size_t nw = (n + 63) / 64, nraw = (n + r + 63) / 64;                                 \
+    const uint64_t blk = run->block;                                                           \
+    uint64_t cur = keep64(&cx, blk); /* raw group w */                                         \
+    size_t w = 0;                                                                              \
+    for (; w + 2 <= nw; w += 2) {                                                              \
+        uint64_t nx[2] = {0, 0}; /* raw groups w+1, w+2 */                                     \
+        if (w + 2 < nraw)                                                                      \
+            keep128(&cx, blk + 16 * (w + 1), nx);                                              \
+        else if (w + 1 < nraw)                                                                 \
+            nx[0] = keep64(&cx, blk + 16 * (w + 1));                                           \
+        uint64_t w0 = SHIFTED(cur, nx[0]), w1 = SHIFTED(nx[0], nx[1]);                         \
+        cur = nx[1];                                                                           \
+        bits[w] = w0;                                                                          \
+        bits[w + 1] = w1;                                                                      \
+        if (scaled)                                                                            \
+            GROUP(x + 64 * w, y + 64 * w, w0, vs, 1);                                          \
+        else                                                                                   \
+            GROUP(x + 64 * w, y + 64 * w, w0, vs, 0);                                          \
+        if (64 * w + 128 > n) { /* the second word is the partial last one */                  \
+            APPLY_TAIL(x + 64 * w + 64, y + 64 * w + 64, bits + w + 1, n - 64 * w - 64, s,     \
+                       scaled);                                                                \
+            return;                                                                            \
+        }                                                                                      \
+        if (scaled)                                                                            \
+            GROUP(x + 64 * w + 64, y + 64 * w + 64, w1, vs, 1);                                \
+        else                                                                                   \
+            GROUP(x + 64 * w + 64, y + 64 * w + 64, w1, vs, 0);                                \
+    }                                                                                          \
+    if (w < nw) { /* one word left */                                                          \
+        uint64_t nx = w + 1 < nraw ? keep64(&cx, blk + 16 * (w + 1)) : 0;                      \
+        bits[w] = SHIFTED(cur, nx);                                                            \
+        APPLY_TAIL(x + 64 * w, y + 64 * w, bits + w, n - 64 * w, s, scaled);                   \
+    }
+
+FD_AVX512 static void fused_f32_avx512(const float *x, float *y, uint64_t *bits, size_t n,
+                                       const fd_philox_run *run, float s, int scaled)
+{
+    const __m512 vs = _mm512_set1_ps(s);
+    FUSED_LOOP(group_f32, apply_f32_avx512)
+}
+
+FD_AVX512 static void fused_f64_avx512(const double *x, double *y, uint64_t *bits, size_t n,
+                                       const fd_philox_run *run, double s, int scaled)
+{
+    const __m512d vs = _mm512_set1_pd(s);
+    FUSED_LOOP(group_f64, apply_f64_avx512)
+}
+
+FD_AVX512 static void fused_f16_avx512(const uint16_t *x, uint16_t *y, uint64_t *bits, size_t n,
+                                       const fd_philox_run *run, float s, int scaled)
+{
+    const __m512 vs = _mm512_set1_ps(s);
+    FUSED_LOOP(group_f16, apply_f16_avx512)
+}
+
 const fd_kernels fd_kernels_avx512 = {keep_bits_avx512, apply_f32_avx512, apply_f64_avx512,
-                                      apply_f16_avx512};
+                                      apply_f16_avx512, fused_f32_avx512, fused_f64_avx512,
+                                      fused_f16_avx512};
 #endif

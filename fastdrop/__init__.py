@@ -11,10 +11,27 @@ from fastdrop._config import (
     config, get_isa, get_num_threads, set_isa, set_num_threads, show_config, supported_isas,
 )
 from fastdrop._generator import Generator, default_generator, manual_seed
+from fastdrop._structured import (
+    alpha_dropout, alpha_dropout_backward, drop_path, drop_path_backward, drop_path_rates,
+    dropblock, dropblock_backward, dropblock_schedule, embedding_dropout,
+    embedding_dropout_backward, feature_alpha_dropout, feature_alpha_dropout_backward,
+    gaussian_dropout, gaussian_dropout_backward, locked_dropout, locked_dropout_backward,
+    spatial_dropout, spatial_dropout_backward,
+)
 from fastdrop import reference
+from fastdrop import layers
+from fastdrop.mc import mc_dropout
 
 __all__ = [
     "dropout", "dropout_mask", "dropout_backward", "Generator", "default_generator",
     "manual_seed", "set_num_threads", "get_num_threads", "set_isa", "get_isa",
     "supported_isas", "show_config", "config", "reference", "__version__",
+    "layers", "mc_dropout",
+]
+__all__ += [  # structured dropout (fastdrop._structured)
+    "spatial_dropout", "spatial_dropout_backward", "locked_dropout", "locked_dropout_backward",
+    "embedding_dropout", "embedding_dropout_backward", "drop_path", "drop_path_backward",
+    "drop_path_rates", "dropblock", "dropblock_backward", "dropblock_schedule", "alpha_dropout",
+    "alpha_dropout_backward", "feature_alpha_dropout", "feature_alpha_dropout_backward",
+    "gaussian_dropout", "gaussian_dropout_backward",
 ]

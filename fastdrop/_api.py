@@ -23,7 +23,9 @@ def _compute_dtype(dtype):
 
 
 def _inverted_scale(p):
-    return 0.0 if p == 1.0 else 1.0 / (1.0 - p)  # Python floats are IEEE float64
+    # Python floats are IEEE float64; p == 1 gives inf, as 1/(1-p) says (only a backward with
+    # a mask that keeps something ever multiplies by it)
+    return math.inf if p == 1.0 else 1.0 / (1.0 - p)
 
 
 def _source(seed, offset, rng, n, training=True):
@@ -45,6 +47,8 @@ def _source(seed, offset, rng, n, training=True):
 
 
 def _run(x, y, n, mask_in, mask_out, seed, offset, p, scaled, stream=STREAM_DROPOUT):
+    if n == 0:  # nothing to do (and offset may be 2**64, past the counter)
+        return
     _core.masked_scale(
         x, y, n, mask_in, mask_out, seed or 0, offset or 0, stream, _threshold(p), p == 1.0,
         scaled, _inverted_scale(p) if scaled else 1.0, get_num_threads(),
@@ -59,7 +63,7 @@ def _ones_mask(n):
 
 
 def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inverted",
-            out=None, return_mask=False):
+            out=None, return_mask=False, broadcast_axes=None, noise_shape=None):
     """Dropout: zero each element with probability ``p``, in one fused pass.
 
     Parameters
@@ -85,13 +89,22 @@ def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inv
         Same shape and dtype as ``x``; may be ``x`` itself (in place) but no other view of it.
     return_mask : bool
         Also return the packed keep mask (``np.packbits(keep.ravel(), bitorder="little")``).
+    broadcast_axes : int or sequence of int, optional
+        One keep decision per group along these axes: the reduced mask (``x.shape`` with
+        these axes set to 1) is drawn with the contract over its own C-order index (``offset``
+        numbers it) and broadcast, so ``dropout(x, p, seed=s, broadcast_axes=(2, 3))`` is
+        ``where(dropout_mask(reduced_shape, p, seed=s, packed=False), x * scale, 0)``.
+    noise_shape : sequence of int or None, optional
+        Keras-style alternative to ``broadcast_axes``: one entry per axis, 1 to broadcast,
+        None or the input's size not to.
 
     Returns
     -------
     y : ndarray
         Same shape and dtype as ``x`` (C-contiguous unless ``out`` was given).
     mask : ndarray of uint8, optional
-        The packed mask, ``ceil(x.size / 8)`` bytes, when ``return_mask`` is true.
+        The packed mask, ``ceil(x.size / 8)`` bytes, when ``return_mask`` is true (with
+        ``broadcast_axes`` / ``noise_shape``: the reduced mask, ``ceil(reduced size / 8)``).
 
     Notes
     -----
@@ -100,6 +113,12 @@ def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inv
     SIMD path and machine, and bitwise equal to :func:`fastdrop.reference.dropout`.
     Dropped elements are ``+0.0`` even where ``x`` is NaN or inf (select semantics).
     """
+    if broadcast_axes is not None or noise_shape is not None:
+        from fastdrop._structured import _dropout_broadcast
+
+        return _dropout_broadcast(x, p, seed=seed, offset=offset, rng=rng, training=training,
+                                  mode=mode, out=out, return_mask=return_mask,
+                                  broadcast_axes=broadcast_axes, noise_shape=noise_shape)
     x = V.float_array(x)
     p = V.probability(p)
     mode = V.mode(mode)
@@ -119,7 +138,8 @@ def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inv
         else:
             ct = _compute_dtype(x.dtype)
             f = ct(np.float64(1.0) - np.float64(p))
-            np.multiply(x.astype(ct, copy=False), f, out=y, casting="unsafe")
+            with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 at p = 1 is NaN, as in NumPy
+                np.multiply(x.astype(ct, copy=False), f, out=y, casting="unsafe")
         if return_mask:
             mask = _ones_mask(n)
     return (y, mask) if return_mask else y
@@ -143,7 +163,8 @@ def dropout_mask(shape, p, *, seed=None, offset=0, rng=None, packed=True):
     return np.unpackbits(mask, count=n, bitorder="little").view(np.bool_).reshape(shape)
 
 
-def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted", out=None):
+def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted", out=None,
+                     broadcast_axes=None, noise_shape=None):
     """Gradient of :func:`dropout`: ``grad * scale`` where kept, ``+0.0`` where dropped.
 
     Parameters
@@ -161,7 +182,15 @@ def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"
         As in the forward (naive: a plain select, no scaling).
     out : ndarray, optional
         Same shape and dtype as ``grad``; may be ``grad`` itself.
+    broadcast_axes, noise_shape : optional
+        As in the forward; ``mask`` is then the packed reduced mask.
     """
+    if broadcast_axes is not None or noise_shape is not None:
+        from fastdrop._structured import _dropout_backward_broadcast
+
+        return _dropout_backward_broadcast(grad, p, mask=mask, seed=seed, offset=offset,
+                                           mode=mode, out=out, broadcast_axes=broadcast_axes,
+                                           noise_shape=noise_shape)
     grad = V.float_array(grad, "grad")
     p = V.probability(p)
     mode = V.mode(mode)

@@ -109,3 +109,6 @@ def max_threads():
 def parallel_threshold():
     """Arrays with fewer elements run on the calling thread."""
     return fd_parallel_threshold()
+
+
+include "_structured.pxi"

@@ -39,3 +39,36 @@ cdef extern from "fastdrop.h" nogil:
     int fd_openmp_enabled() noexcept
     int fd_max_threads() noexcept
     size_t fd_parallel_threshold() noexcept
+
+# Structured dropout (csrc/structured.h).
+cdef extern from "structured.h" nogil:
+    ctypedef enum fd_op:
+        FD_OP_SCALE
+        FD_OP_AFFINE
+        FD_OP_NOISE
+
+    ctypedef struct fd_struct_op:
+        fd_op op
+        const fd_bernoulli *bern
+        const uint8_t *mask
+        const Py_ssize_t *rstrides
+        size_t mask_bits
+        uint8_t *mask_out
+        int scaled
+        double scale
+        double a
+        double b
+        double d
+        double sigma
+        uint64_t seed
+        uint64_t offset
+
+    int fd_struct_apply(fd_dtype dtype, const fd_view *x, const fd_view *y,
+                        const fd_struct_op *op, int nthreads) noexcept
+    void fd_gaussian_normals(double *z, size_t n, uint64_t seed, uint64_t offset,
+                             int nthreads) noexcept
+    int fd_dropblock_mask(size_t nbatch, size_t nchan, const size_t *sp, const size_t *k,
+                          int valid_only, int share_channels, int channels_last,
+                          const fd_bernoulli *seeds, uint8_t *mask_out, uint64_t *kept,
+                          int nthreads) noexcept
+    uint64_t fd_count_bits(const uint8_t *mask, size_t n) noexcept

@@ -502,3 +502,589 @@ def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"
     if mode == "inverted":
         return _scaled_select(keep, grad, scale_for(p, grad.dtype))
     return _select(keep, grad)
+
+
+# ==========================================================================
+# Structured dropout: broadcast masks (spatial / locked / embedding dropout,
+# drop_path), alpha and feature-alpha dropout, Gaussian dropout, DropBlock.
+# The compiled kernels (csrc/structured.c) must agree with these bit for bit.
+# ==========================================================================
+__all__ += [
+    "STREAM_DROPBLOCK",
+    "STREAM_GAUSSIAN",
+    "DATA_FORMATS",
+    "reduced_shape",
+    "broadcast_dropout",
+    "broadcast_dropout_backward",
+    "spatial_axes",
+    "spatial_dropout",
+    "spatial_dropout_backward",
+    "locked_dropout",
+    "locked_dropout_backward",
+    "embedding_dropout",
+    "embedding_dropout_backward",
+    "drop_path",
+    "drop_path_backward",
+    "ALPHA_PRIME",
+    "alpha_constants",
+    "alpha_dropout",
+    "alpha_dropout_backward",
+    "feature_alpha_dropout",
+    "feature_alpha_dropout_backward",
+    "contract_log",
+    "contract_sincos",
+    "standard_normals",
+    "gaussian_sigma",
+    "gaussian_dropout",
+    "gaussian_dropout_backward",
+    "dropblock_geometry",
+    "dropblock_gamma",
+    "dropblock_keep",
+    "dropblock",
+    "dropblock_backward",
+]
+
+#: Philox stream (counter word c2) of the DropBlock seed positions.
+STREAM_DROPBLOCK = 1
+#: Philox stream of the Gaussian-dropout normals.
+STREAM_GAUSSIAN = 2
+DATA_FORMATS = ("channels_first", "channels_last")
+
+
+def _norm_axes(axes, ndim):
+    if isinstance(axes, (int, np.integer)):
+        axes = (axes,)
+    out = set()
+    for a in axes:
+        a = operator.index(a)
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} out of range for {ndim} dimensions")
+        out.add(a % ndim)
+    return tuple(sorted(out))
+
+
+def reduced_shape(shape, broadcast_axes):
+    """The shape of a broadcast mask: `shape` with the broadcast axes set to 1."""
+    shape = _as_shape(shape)
+    axes = _norm_axes(broadcast_axes, len(shape))
+    return tuple(1 if d in axes else s for d, s in enumerate(shape))
+
+
+def _unpack(mask, n, shape):
+    mask = np.asarray(mask, dtype=np.uint8).ravel()
+    if mask.size != (n + 7) // 8:
+        raise ValueError(f"mask must have {(n + 7) // 8} bytes, got {mask.size}")
+    return np.unpackbits(mask, count=n, bitorder="little").astype(bool).reshape(shape)
+
+
+def _copy(x):
+    return np.array(x, order="C", copy=True)
+
+
+def broadcast_dropout(x, p=0.5, *, broadcast_axes, seed, offset=0, training=True,
+                      mode="inverted", return_mask=False):
+    """Dropout with one keep decision per group of elements along `broadcast_axes`.
+
+    The reduced keep mask (shape ``reduced_shape(x.shape, broadcast_axes)``) is the core
+    contract's mask (stream 0) over its own C-order flat index, ``keep_mask(reduced, p, seed,
+    offset)``; it is broadcast to ``x.shape`` and applied exactly as :func:`dropout` applies
+    its mask. The packed mask returned is the reduced one.
+    """
+    x = np.asarray(x)
+    compute_dtype(x.dtype)
+    p = _check_p(p)
+    _check_mode(mode)
+    rshape = reduced_shape(x.shape, broadcast_axes)
+    nr = _size(rshape)
+    if not training:
+        y = dropout(x, p, seed=0, training=False, mode=mode)
+        return (y, _packed(np.ones(nr, dtype=bool))) if return_mask else y
+    keep_r = keep_mask(rshape, p, seed, offset=offset, stream=_STREAM_DROPOUT)
+    keep = np.broadcast_to(keep_r, x.shape)
+    y = _scaled_select(keep, x, scale_for(p, x.dtype)) if mode == "inverted" else _select(keep, x)
+    return (y, _packed(keep_r)) if return_mask else y
+
+
+def broadcast_dropout_backward(grad, p, *, broadcast_axes, mask=None, seed=None, offset=0,
+                               mode="inverted"):
+    """Gradient of :func:`broadcast_dropout` from the packed reduced mask or (seed, offset)."""
+    grad = np.asarray(grad)
+    compute_dtype(grad.dtype)
+    p = _check_p(p)
+    _check_mode(mode)
+    rshape = reduced_shape(grad.shape, broadcast_axes)
+    if mask is not None:
+        keep_r = _unpack(mask, _size(rshape), rshape)
+    else:
+        if seed is None:
+            raise ValueError("either mask or seed must be given")
+        keep_r = keep_mask(rshape, p, seed, offset=offset, stream=_STREAM_DROPOUT)
+    keep = np.broadcast_to(keep_r, grad.shape)
+    if mode == "inverted":
+        return _scaled_select(keep, grad, scale_for(p, grad.dtype))
+    return _select(keep, grad)
+
+
+def spatial_axes(ndim, data_format="channels_first"):
+    """The spatial axes of an (N, C, *S) or (N, *S, C) array: the axes spatial dropout
+    broadcasts over."""
+    if data_format == "channels_first":
+        return tuple(range(2, ndim))
+    if data_format == "channels_last":
+        return tuple(range(1, ndim - 1))
+    raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {data_format!r}")
+
+
+def spatial_dropout(x, p=0.5, *, data_format="channels_first", seed, offset=0, training=True,
+                    return_mask=False):
+    """Channel dropout (PyTorch Dropout1d/2d/3d, Keras SpatialDropout): reduced mask (N, C)."""
+    x = np.asarray(x)
+    return broadcast_dropout(x, p, broadcast_axes=spatial_axes(x.ndim, data_format), seed=seed,
+                             offset=offset, training=training, return_mask=return_mask)
+
+
+def spatial_dropout_backward(grad, p, *, data_format="channels_first", mask=None, seed=None,
+                             offset=0):
+    grad = np.asarray(grad)
+    return broadcast_dropout_backward(grad, p, broadcast_axes=spatial_axes(grad.ndim, data_format),
+                                      mask=mask, seed=seed, offset=offset)
+
+
+def locked_dropout(x, p=0.5, *, time_axis=0, seed, offset=0, training=True, return_mask=False):
+    """Locked (variational) dropout: one mask shared by every step along `time_axis`."""
+    return broadcast_dropout(x, p, broadcast_axes=(time_axis,), seed=seed, offset=offset,
+                             training=training, return_mask=return_mask)
+
+
+def locked_dropout_backward(grad, p, *, time_axis=0, mask=None, seed=None, offset=0):
+    return broadcast_dropout_backward(grad, p, broadcast_axes=(time_axis,), mask=mask, seed=seed,
+                                      offset=offset)
+
+
+def embedding_dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False):
+    """Embedding-row (word) dropout: whole rows along the last axis kept or dropped."""
+    x = np.asarray(x)
+    return broadcast_dropout(x, p, broadcast_axes=(x.ndim - 1,), seed=seed, offset=offset,
+                             training=training, return_mask=return_mask)
+
+
+def embedding_dropout_backward(grad, p, *, mask=None, seed=None, offset=0):
+    grad = np.asarray(grad)
+    return broadcast_dropout_backward(grad, p, broadcast_axes=(grad.ndim - 1,), mask=mask,
+                                      seed=seed, offset=offset)
+
+
+def _drop_path_axes(ndim, mode):
+    if mode == "row":
+        return tuple(range(1, ndim))
+    if mode == "batch":
+        return tuple(range(ndim))
+    raise ValueError(f"mode must be 'row' or 'batch', got {mode!r}")
+
+
+def drop_path(x, p, *, scale_by_keep=True, mode="row", seed, offset=0, training=True,
+              return_mask=False):
+    """Stochastic depth: keep or drop a whole sample ('row', reduced mask (N, 1, ...)) or the
+    whole batch ('batch', one decision). Kept values are scaled by 1/(1-p) when
+    `scale_by_keep`; inference is the identity."""
+    x = np.asarray(x)
+    axes = _drop_path_axes(x.ndim, mode)
+    if not training:
+        y = _copy(x)
+        return (y, _packed(np.ones(_size(reduced_shape(x.shape, axes)), bool))) if return_mask else y
+    return broadcast_dropout(x, p, broadcast_axes=axes, seed=seed, offset=offset,
+                             mode="inverted" if scale_by_keep else "naive",
+                             return_mask=return_mask)
+
+
+def drop_path_backward(grad, p, *, scale_by_keep=True, mode="row", mask=None, seed=None,
+                       offset=0):
+    grad = np.asarray(grad)
+    return broadcast_dropout_backward(grad, p, broadcast_axes=_drop_path_axes(grad.ndim, mode),
+                                      mask=mask, seed=seed, offset=offset,
+                                      mode="inverted" if scale_by_keep else "naive")
+
+
+# --------------------------------------------------------------------------
+# Alpha dropout (SELU networks)
+# --------------------------------------------------------------------------
+#: alpha' = -lambda * alpha of SELU (PyTorch's constant).
+ALPHA_PRIME = -1.7580993408473766
+
+
+def alpha_constants(p):
+    """``(a, b, d)`` in float64 for ``0 <= p < 1``: kept ``x*a + b``, dropped ``d``.
+
+    ``a = 1 / sqrt((1 - p) * (1 + p * alpha'**2))``, ``b = -a * alpha' * p`` and
+    ``d = a * alpha' + b``, each evaluated left to right in IEEE float64 exactly as written
+    (``alpha'**2`` is ``alpha' * alpha'``).
+    """
+    p = _check_p(p)
+    if p == 1.0:
+        raise ValueError("alpha_constants needs p < 1 (p = 1 drops everything to 0)")
+    ap = ALPHA_PRIME
+    a = 1.0 / math.sqrt((1.0 - p) * (1.0 + p * (ap * ap)))
+    b = -a * ap * p
+    d = a * ap + b
+    return a, b, d
+
+
+def _alpha_apply(keep, x, p):
+    cdt = compute_dtype(x.dtype)
+    a, b, d = (cdt.type(v) for v in alpha_constants(p))
+    x_c = x.astype(cdt)
+    with np.errstate(over="ignore", invalid="ignore"):
+        kept = x_c * a + b  # two roundings, no FMA
+        return _c_order(np.where(keep, kept, d).astype(x.dtype))
+
+
+def _alpha_forward(x, p, rshape, seed, offset, training, return_mask):
+    x = np.asarray(x)
+    compute_dtype(x.dtype)
+    p = _check_p(p)
+    nr = _size(rshape)
+    if not training or p == 0.0:
+        y = _copy(x)
+        return (y, _packed(np.ones(nr, bool))) if return_mask else y
+    if p == 1.0:
+        y = np.zeros(x.shape, x.dtype)
+        return (y, _packed(np.zeros(nr, bool))) if return_mask else y
+    keep_r = keep_mask(rshape, p, seed, offset=offset, stream=_STREAM_DROPOUT)
+    y = _alpha_apply(np.broadcast_to(keep_r, x.shape), x, p)
+    return (y, _packed(keep_r)) if return_mask else y
+
+
+def _alpha_backward(grad, p, rshape, mask, seed, offset):
+    grad = np.asarray(grad)
+    compute_dtype(grad.dtype)
+    p = _check_p(p)
+    if mask is not None:
+        keep_r = _unpack(mask, _size(rshape), rshape)
+    else:
+        if seed is None:
+            raise ValueError("either mask or seed must be given")
+        keep_r = keep_mask(rshape, p, seed, offset=offset, stream=_STREAM_DROPOUT)
+    if p == 1.0:
+        return np.zeros(grad.shape, grad.dtype)
+    a = compute_dtype(grad.dtype).type(alpha_constants(p)[0])
+    return _scaled_select(np.broadcast_to(keep_r, grad.shape), grad, a)
+
+
+def alpha_dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False):
+    """Alpha dropout (Klambauer et al. 2017, PyTorch's AlphaDropout).
+
+    Keep mask: the core contract (stream 0) over x's C-order index, as :func:`dropout_mask`.
+    Training, ``0 < p < 1``: ``y = where(keep, x_c * a_c + b_c, d_c)`` in the compute dtype
+    (``a_c``, ``b_c``, ``d_c``: :func:`alpha_constants` rounded once to it; two roundings for a
+    kept value, no FMA), cast to x.dtype. ``p == 0`` or inference: a copy of ``x``.
+    ``p == 1``: all ``+0.0`` (the limit; no words drawn).
+    """
+    x = np.asarray(x)
+    return _alpha_forward(x, p, x.shape, seed, offset, training, return_mask)
+
+
+def alpha_dropout_backward(grad, p, *, mask=None, seed=None, offset=0):
+    """``where(keep, grad_c * a_c, +0.0)`` (``p == 1``: zeros)."""
+    grad = np.asarray(grad)
+    return _alpha_backward(grad, p, grad.shape, mask, seed, offset)
+
+
+def _feature_axes(ndim, data_format):
+    if data_format == "channels_first":
+        return tuple(range(2, ndim))
+    if data_format == "channels_last":
+        return tuple(range(1, ndim - 1))
+    raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {data_format!r}")
+
+
+def feature_alpha_dropout(x, p=0.5, *, data_format="channels_first", seed, offset=0,
+                          training=True, return_mask=False):
+    """Alpha dropout of whole channels (PyTorch FeatureAlphaDropout): the reduced mask is
+    (N, C) with the spatial axes broadcast, as in :func:`spatial_dropout`."""
+    x = np.asarray(x)
+    rshape = reduced_shape(x.shape, _feature_axes(x.ndim, data_format))
+    return _alpha_forward(x, p, rshape, seed, offset, training, return_mask)
+
+
+def feature_alpha_dropout_backward(grad, p, *, data_format="channels_first", mask=None,
+                                   seed=None, offset=0):
+    grad = np.asarray(grad)
+    rshape = reduced_shape(grad.shape, _feature_axes(grad.ndim, data_format))
+    return _alpha_backward(grad, p, rshape, mask, seed, offset)
+
+
+# --------------------------------------------------------------------------
+# Gaussian dropout: normals from Philox words
+# --------------------------------------------------------------------------
+def _hx(s):
+    return float.fromhex(s)
+
+
+# fdlibm e_log.c, k_sin.c, k_cos.c coefficients (exact float64 values).
+_LN2_HI, _LN2_LO = _hx("0x1.62e42fee00000p-1"), _hx("0x1.a39ef35793c76p-33")
+_LG = [_hx(s) for s in ("0x1.5555555555593p-1", "0x1.999999997fa04p-2", "0x1.2492494229359p-2",
+                        "0x1.c71c51d8e78afp-3", "0x1.7466496cb03dep-3", "0x1.39a09d078c69fp-3",
+                        "0x1.2f112df3e5244p-3")]
+_SN = [_hx(s) for s in ("-0x1.5555555555549p-3", "0x1.111111110f8a6p-7", "-0x1.a01a019c161d5p-13",
+                        "0x1.71de357b1fe7dp-19", "-0x1.ae5e68a2b9cebp-26", "0x1.5d93a5acfd57cp-33")]
+_CS = [_hx(s) for s in ("0x1.555555555554cp-5", "-0x1.6c16c16c15177p-10", "0x1.a01a019cb1590p-16",
+                        "-0x1.27e4f809c52adp-22", "0x1.1ee9ebdb4b1c4p-29", "-0x1.8fae9be8838d4p-37")]
+_PIO4_2M29 = _hx("0x1.921fb54442d18p-30")  # float64(pi/4) * 2**-29
+_MANT = np.uint64(0x000FFFFFFFFFFFFF)
+
+
+def contract_log(u):
+    """Natural log of float64 ``u`` (positive, normal) as the contract computes it.
+
+    fdlibm's e_log.c algorithm: ``u = 2**k * m`` with ``m`` in ``[sqrt(2)/2, sqrt(2))`` (from
+    the bits: ``m`` is halved and ``k`` raised when the significand is ``>= sqrt(2)``'s),
+    ``f = m - 1``, ``s = f / (2 + f)``, ``z = s*s``, ``w = z*z``,
+    ``R = z*(Lg1 + w*(Lg3 + w*(Lg5 + w*Lg7))) + w*(Lg2 + w*(Lg4 + w*Lg6))``,
+    ``hfsq = 0.5*f*f``, ``log u = k*ln2_hi - ((hfsq - (s*(hfsq + R) + k*ln2_lo)) - f)``;
+    IEEE float64 operations in exactly this order (error < 1 ulp).
+    """
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    ub = u.view(np.uint64)
+    mant = ub & _MANT
+    big = (mant >= np.uint64(0x6A09E667F3BCD)).astype(np.uint64)
+    dk = ((ub >> np.uint64(52)) + big).astype(np.float64) - 1023.0
+    m = (mant | (np.uint64(0x3FF0000000000000) - (big << np.uint64(52)))).view(np.float64)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG
+    t1 = w * (lg2 + w * (lg4 + w * lg6))
+    t2 = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7)))
+    R = t2 + t1
+    hfsq = 0.5 * f * f
+    return dk * _LN2_HI - ((hfsq - (s * (hfsq + R) + dk * _LN2_LO)) - f)
+
+
+def contract_sincos(phi):
+    """``(sin(phi), cos(phi))`` for float64 ``phi`` in ``[0, pi/4]`` by fdlibm's kernels.
+
+    ``x2 = phi*phi``; ``sin = phi + (x2*phi) * (S1 + x2*(S2 + x2*(S3 + x2*(S4 + x2*(S5 +
+    x2*S6)))))``; ``r = x2*(C1 + x2*(C2 + x2*C3)) + (x2*x2)*(x2*x2)*(C4 + x2*(C5 + x2*C6))``,
+    ``hz = 0.5*x2``, ``w = 1 - hz``, ``cos = w + (((1 - w) - hz) + x2*r)``.
+    """
+    phi = np.asarray(phi, dtype=np.float64)
+    s1, s2, s3, s4, s5, s6 = _SN
+    c1, c2, c3, c4, c5, c6 = _CS
+    x2 = phi * phi
+    sr = s2 + x2 * (s3 + x2 * (s4 + x2 * (s5 + x2 * s6)))
+    sn = phi + (x2 * phi) * (s1 + x2 * sr)
+    x4 = x2 * x2
+    cr = x2 * (c1 + x2 * (c2 + x2 * c3)) + x4 * x4 * (c4 + x2 * (c5 + x2 * c6))
+    hz = 0.5 * x2
+    cw = 1.0 - hz
+    cs = cw + (((1.0 - cw) - hz) + x2 * cr)
+    return sn, cs
+
+
+def standard_normals(n, seed, offset=0):
+    """The contract's standard normals (float64) of global elements ``offset .. offset+n-1``.
+
+    Element ``g`` has the contract word ``W(g) = random_words(.., stream=STREAM_GAUSSIAN)``
+    (word ``g mod 4`` of the Philox block with counter ``((g div 4) mod 2**32, (g div 4) >> 32,
+    2, 0)``, as for keep bits). Elements ``2k`` and ``2k + 1`` are one Box-Muller pair from
+    ``(U, A) = (W(2k), W(2k + 1))``:
+
+    * ``u = (U + 1) * 2**-32`` in ``(0, 1]`` (exact), ``r = sqrt(-2 * contract_log(u))``;
+    * octant ``o = A >> 29``; ``phi = (A mod 2**29) * (float64(pi/4) * 2**-29)`` in
+      ``[0, pi/4)`` (one rounding); ``(s, c) = contract_sincos(phi)``;
+    * ``(C, S)`` for ``o = 0..7``: ``(c, s), (s, c), (-s, c), (-c, s), (-c, -s), (-s, -c),
+      (s, -c), (c, -s)`` (the octant's reflection of ``phi``: uniform on the circle);
+    * ``z(2k) = r * C``, ``z(2k + 1) = r * S``.
+
+    Only IEEE float64 ``+ - * / sqrt`` (no FMA) and exact integer steps: bit-reproducible
+    in C and NumPy. ``|z| <= sqrt(64 ln 2) = 6.66`` (32-bit uniforms).
+    """
+    n = operator.index(n)
+    seed = _check_seed(seed)
+    offset = _check_offset(offset, n)
+    if n == 0:
+        return np.empty(0, np.float64)
+    start = offset - offset % 2
+    end = offset + n + (offset + n) % 2
+    w = random_words(end - start, seed, offset=start, stream=STREAM_GAUSSIAN).astype(np.uint64)
+    wu, wa = w[0::2], w[1::2]
+    u = (wu + np.uint64(1)).astype(np.float64) * 2.0**-32
+    r = np.sqrt(-2.0 * contract_log(u))
+    o = wa >> np.uint64(29)
+    sn, cs = contract_sincos((wa & np.uint64(0x1FFFFFFF)).astype(np.float64) * _PIO4_2M29)
+    one = np.uint64(1)
+    swap = ((o + one) >> one) & one
+    negc = ((o + np.uint64(2)) >> np.uint64(2)) & one
+    negs = o >> np.uint64(2)
+    cc = np.where(swap == one, sn, cs)
+    ss = np.where(swap == one, cs, sn)
+    cc = np.where(negc == one, -cc, cc)
+    ss = np.where(negs == one, -ss, ss)
+    z = np.empty(end - start, np.float64)
+    z[0::2] = r * cc
+    z[1::2] = r * ss
+    return z[offset - start:offset - start + n].copy()
+
+
+def gaussian_sigma(p):
+    """``sqrt(p / (1 - p))`` in float64 for ``0 <= p < 1`` (the noise standard deviation)."""
+    p = _check_p(p)
+    if p == 1.0:
+        raise ValueError("Gaussian dropout needs p < 1")
+    return math.sqrt(p / (1.0 - p))
+
+
+def _gaussian_mul(x, p, seed, offset):
+    cdt = compute_dtype(x.dtype)
+    z = standard_normals(x.size, seed, offset).reshape(x.shape)
+    m = (1.0 + gaussian_sigma(p) * z).astype(cdt)  # float64, then one rounding
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _c_order((x.astype(cdt) * m).astype(x.dtype))
+
+
+def gaussian_dropout(x, p=0.5, *, seed, offset=0, training=True):
+    """Multiplicative Gaussian noise N(1, p/(1-p)) (Keras GaussianDropout).
+
+    ``m = 1 + sigma * z`` in float64 (``sigma = gaussian_sigma(p)``, ``z`` the
+    :func:`standard_normals` of the elements' global indices), rounded once to the compute
+    dtype; ``y = x_c * m_c`` rounded once, cast to x.dtype. ``p == 0`` or inference: a copy.
+    """
+    x = np.asarray(x)
+    compute_dtype(x.dtype)
+    p = _check_p(p)
+    if not training or p == 0.0:
+        return _copy(x)
+    return _gaussian_mul(x, p, seed, offset)
+
+
+def gaussian_dropout_backward(grad, p, *, seed, offset=0):
+    """``grad_c * m_c`` with the forward's noise regenerated from (seed, offset)."""
+    grad = np.asarray(grad)
+    compute_dtype(grad.dtype)
+    p = _check_p(p)
+    if p == 0.0:
+        return _copy(grad)
+    return _gaussian_mul(grad, p, seed, offset)
+
+
+# --------------------------------------------------------------------------
+# DropBlock (Ghiasi et al. 2018)
+# --------------------------------------------------------------------------
+def dropblock_geometry(shape, block_size, data_format="channels_first", valid_only=False):
+    """``(N, C, S, K, G)`` of a DropBlock input: spatial sizes S, block K clipped to S,
+    seed grid G (``S - K + 1`` with `valid_only`, else S)."""
+    shape = _as_shape(shape)
+    if len(shape) not in (4, 5):
+        raise ValueError("DropBlock takes 4-D or 5-D input")
+    if data_format == "channels_first":
+        N, C, S = shape[0], shape[1], shape[2:]
+    elif data_format == "channels_last":
+        N, S, C = shape[0], shape[1:-1], shape[-1]
+    else:
+        raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {data_format!r}")
+    bs = ((operator.index(block_size),) * len(S) if isinstance(block_size, (int, np.integer))
+          else tuple(operator.index(b) for b in block_size))
+    K = tuple(min(b, s) for b, s in zip(bs, S))
+    G = tuple(s - k + 1 if valid_only else s for s, k in zip(S, K))
+    return N, C, tuple(S), K, G
+
+
+def dropblock_gamma(p, spatial, block):
+    """Seed rate ``gamma = p * prod(S) / prod(K) / prod(S - K + 1)`` (K clipped), float64,
+    evaluated left to right; the seed threshold uses ``min(gamma, 1)``."""
+    total = math.prod(spatial)
+    area = math.prod(block)
+    valid = math.prod(s - k + 1 for s, k in zip(spatial, block))
+    return p * float(total) / float(area) / float(valid)
+
+
+def dropblock_keep(shape, p, block_size, *, seed, offset=0, data_format="channels_first",
+                   valid_only=False, share_channels=False):
+    """The boolean DropBlock keep mask of an input of `shape`.
+
+    Seeds: ``~keep_mask((N, C or 1, *G), min(gamma, 1), seed, offset, STREAM_DROPBLOCK)``
+    (numbered channels-first whatever `data_format`; one channel with `share_channels`).
+    A seed at grid index ``s`` (per spatial axis) drops ``[s + b, s + b + k)`` clipped to the
+    map, ``b = 0`` with `valid_only` (the grid holds only positions where the block fits) and
+    ``b = -(k // 2)`` otherwise (timm's convention; for even k the block reaches one further
+    up/left than down/right). ``p == 1`` drops everything (no words drawn).
+    """
+    shape = _as_shape(shape)
+    p = _check_p(p)
+    N, C, S, K, G = dropblock_geometry(shape, block_size, data_format, valid_only)
+    if p == 1.0:
+        return np.zeros(shape, dtype=bool)
+    Cs = 1 if share_channels else C
+    if _size(shape) == 0:
+        return np.ones(shape, dtype=bool)
+    gamma = min(dropblock_gamma(p, S, K), 1.0)
+    dropped = ~keep_mask((N, Cs) + G, gamma, seed, offset=offset, stream=STREAM_DROPBLOCK)
+    for ax, (s, k, g) in enumerate(zip(S, K, G)):
+        axis = 2 + ax
+        o = 0 if valid_only else k // 2
+        out_shape = list(dropped.shape)
+        out_shape[axis] = s
+        out = np.zeros(out_shape, dtype=bool)
+        view = [1] * dropped.ndim
+        view[axis] = s
+        for t in range(k):  # output i is covered by seed i + o - t
+            src = np.arange(s) + o - t
+            ok = ((src >= 0) & (src < g)).reshape(view)
+            out |= np.take(dropped, np.clip(src, 0, g - 1), axis=axis) & ok
+        dropped = out
+    keep = np.broadcast_to(~dropped, (N, C) + S)
+    if data_format == "channels_last":
+        keep = np.moveaxis(keep, 1, -1)
+    return np.ascontiguousarray(keep)
+
+
+def _dropblock_scale(keep, p, scale, dtype):
+    if scale == "count":
+        n, kept = keep.size, int(np.count_nonzero(keep))
+        s = float(n) / float(kept) if kept else 0.0
+    elif scale == "expected":
+        s = 1.0 / (1.0 - p) if p < 1.0 else 0.0
+    else:
+        raise ValueError(f"scale must be 'count' or 'expected', got {scale!r}")
+    return compute_dtype(dtype).type(s)
+
+
+def dropblock(x, p, block_size, *, seed, offset=0, data_format="channels_first",
+              valid_only=False, share_channels=False, scale="count", training=True,
+              return_mask=False):
+    """DropBlock: ``where(keep, x_c * s_c, +0.0)`` with :func:`dropblock_keep`.
+
+    ``scale="count"``: ``s = n / kept`` (exact integer counts over the whole batch, then one
+    float64 division; 0 when nothing is kept); ``"expected"``: ``s = 1 / (1 - p)``. ``s`` is
+    rounded once to the compute dtype. Inference: a copy. The packed mask is full-shape.
+    """
+    x = np.asarray(x)
+    compute_dtype(x.dtype)
+    p = _check_p(p)
+    if not training:
+        y = _copy(x)
+        return (y, _packed(np.ones(x.size, bool))) if return_mask else y
+    keep = dropblock_keep(x.shape, p, block_size, seed=seed, offset=offset,
+                          data_format=data_format, valid_only=valid_only,
+                          share_channels=share_channels)
+    y = _scaled_select(keep, x, _dropblock_scale(keep, p, scale, x.dtype))
+    return (y, _packed(keep)) if return_mask else y
+
+
+def dropblock_backward(grad, p, block_size, *, mask=None, seed=None, offset=0,
+                       data_format="channels_first", valid_only=False, share_channels=False,
+                       scale="count"):
+    """Gradient of :func:`dropblock`: the forward's scale, recomputed from the mask."""
+    grad = np.asarray(grad)
+    compute_dtype(grad.dtype)
+    p = _check_p(p)
+    if mask is not None:
+        keep = _unpack(mask, grad.size, grad.shape)
+    else:
+        if seed is None:
+            raise ValueError("either mask or seed must be given")
+        keep = dropblock_keep(grad.shape, p, block_size, seed=seed, offset=offset,
+                              data_format=data_format, valid_only=valid_only,
+                              share_channels=share_channels)
+    return _scaled_select(keep, grad, _dropblock_scale(keep, p, scale, grad.dtype))

@@ -1,0 +1,585 @@
+"""Structured dropout: broadcast masks (spatial, locked, embedding dropout, drop_path),
+DropBlock, alpha / feature-alpha and Gaussian dropout.
+
+Every function validates all of its arguments (fastdrop._validate) before drawing from a
+generator or writing to ``out``, then runs fused C kernels (csrc/structured.c) without the GIL.
+Results are bitwise equal to the functions of the same name in :mod:`fastdrop.reference` and
+identical for every thread count and SIMD path; the streams are listed in docs/contract.md.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fastdrop import _core
+from fastdrop import _validate as V
+from fastdrop import reference as _R
+from fastdrop._api import _compute_dtype, _inverted_scale, _ones_mask, _source, _threshold
+from fastdrop._config import get_num_threads
+
+__all__ = [
+    "spatial_dropout", "spatial_dropout_backward", "locked_dropout", "locked_dropout_backward",
+    "embedding_dropout", "embedding_dropout_backward", "drop_path", "drop_path_backward",
+    "drop_path_rates", "dropblock", "dropblock_backward", "dropblock_schedule", "alpha_dropout",
+    "alpha_dropout_backward", "feature_alpha_dropout", "feature_alpha_dropout_backward",
+    "gaussian_dropout", "gaussian_dropout_backward",
+]
+
+
+# ------------------------------------------------------------------------------------------
+# Shared machinery
+# ------------------------------------------------------------------------------------------
+def _reduced(shape, axes):
+    """(reduced shape, its size, bit stride in the reduced mask per axis: 0 on broadcast axes)."""
+    rshape = tuple(1 if d in axes else s for d, s in enumerate(shape))
+    rstrides = [0] * len(shape)
+    acc = 1
+    for d in range(len(shape) - 1, -1, -1):
+        if d not in axes:
+            rstrides[d] = acc
+            acc *= rshape[d]
+    return rshape, math.prod(rshape), tuple(rstrides)
+
+
+def _draw(n, p, seed, offset):
+    """The core contract's packed keep mask (stream 0) of n elements."""
+    mask = np.empty((n + 7) // 8, np.uint8)
+    if n:  # (an empty draw may sit at offset 2**64, past the counter)
+        _core.masked_scale(None, None, n, None, mask, seed, offset, 0, _threshold(p), p == 1.0,
+                           False, 1.0, get_num_threads())
+    return mask
+
+
+def _apply(x, y, op, mask=None, rstrides=None, mask_out=None, bern=None, scaled=False,
+           scale=1.0, abd=(0.0, 0.0, 0.0), sigma=0.0, seed=0, offset=0):
+    """One fused pass of csrc/structured.c over x into y."""
+    if x.size == 0:
+        return
+    if bern is not None:  # (seed, offset, threshold)
+        seed, offset, thr = bern
+    else:
+        thr = 0
+    _core.struct_apply(x, y, op, mask, rstrides, mask_out, bern is not None, seed, offset, thr,
+                       False, scaled, scale, abd[0], abd[1], abd[2], sigma, get_num_threads())
+
+
+def _identity(x, y):
+    if y is not x:
+        np.copyto(y, x)
+    return y
+
+
+def _common(x, p, training, return_mask, out):
+    x = V.float_array(x)
+    p = V.probability(p)
+    training = V.boolean(training, "training")
+    return_mask = V.boolean(return_mask, "return_mask")
+    out = V.out_array(out, x)
+    return x, p, training, return_mask, out
+
+
+def _bcast_forward(x, p, axes, seed, offset, rng, training, out, return_mask, kind):
+    """Broadcast-mask forward (arguments validated). kind: "inverted" (x / (1-p) where kept),
+    "naive" (select; inference x * (1-p)), "select" (select; inference identity), "alpha"."""
+    rshape, nr, rstrides = _reduced(x.shape, axes)
+    seed, offset = _source(seed, offset, rng, nr, training)
+    y = out if out is not None else np.empty(x.shape, x.dtype)
+    if not training or (kind == "alpha" and p == 0.0):
+        if kind == "naive" and not training:
+            ct = _compute_dtype(x.dtype)
+            with np.errstate(invalid="ignore", over="ignore"):  # as fastdrop.dropout
+                np.multiply(x.astype(ct, copy=False), ct(1.0 - p), out=y, casting="unsafe")
+        else:
+            _identity(x, y)
+        return (y, _ones_mask(nr)) if return_mask else y
+    mask = _draw(nr, p, seed, offset)
+    if kind == "alpha":
+        if p == 1.0:
+            y[...] = 0
+        else:
+            _apply(x, y, _core.OP_AFFINE, mask, rstrides, abd=_R.alpha_constants(p))
+    else:
+        scaled = kind == "inverted"
+        _apply(x, y, _core.OP_SCALE, mask, rstrides, scaled=scaled,
+               scale=_inverted_scale(p) if scaled else 1.0)
+    return (y, mask) if return_mask else y
+
+
+def _mask_or_seed(mask, seed, offset, n, what):
+    """Resolve a backward's mask / (seed, offset); returns (mask or None, seed, offset)."""
+    if mask is not None:
+        if seed is not None:
+            raise ValueError("pass mask or seed (with offset), not both")
+        mask = V.packed_mask(mask, n)
+        V.offset(offset, n)
+        return mask, None, None
+    if seed is None:
+        raise ValueError(
+            f"{what} needs the forward's mask (mask=, from return_mask=True) or its seed and "
+            "offset (seed=, offset=) to regenerate the mask"
+        )
+    return None, V.seed(seed), V.offset(offset, n)
+
+
+def _bcast_backward(grad, p, axes, mask, seed, offset, out, kind, what):
+    rshape, nr, rstrides = _reduced(grad.shape, axes)
+    mask, seed, offset = _mask_or_seed(mask, seed, offset, nr, what)
+    y = out if out is not None else np.empty(grad.shape, grad.dtype)
+    if mask is None:
+        mask = _draw(nr, p, seed, offset)
+    if kind == "alpha":
+        scaled, scale = True, (_R.alpha_constants(p)[0] if p < 1.0 else 0.0)
+    elif kind == "inverted":
+        scaled, scale = True, _inverted_scale(p)
+    else:
+        scaled, scale = False, 1.0
+    _apply(grad, y, _core.OP_SCALE, mask, rstrides, scaled=scaled, scale=scale)
+    return y
+
+
+def _channel_axes(ndim, data_format):
+    return tuple(range(2, ndim)) if data_format == "channels_first" else tuple(range(1, ndim - 1))
+
+
+# ------------------------------------------------------------------------------------------
+# dropout(..., broadcast_axes= / noise_shape=)  (entered from fastdrop._api)
+# ------------------------------------------------------------------------------------------
+def _broadcast_axes(x, broadcast_axes, noise_shape):
+    if broadcast_axes is not None and noise_shape is not None:
+        raise ValueError("pass broadcast_axes or noise_shape, not both")
+    if noise_shape is not None:
+        return V.noise_shape(noise_shape, x.shape)
+    return V.axes(broadcast_axes, x.ndim)
+
+
+def _dropout_broadcast(x, p, *, seed, offset, rng, training, mode, out, return_mask,
+                       broadcast_axes, noise_shape):
+    x, p, training, return_mask, out = _common(x, p, training, return_mask, out)
+    mode = V.mode(mode)
+    axes = _broadcast_axes(x, broadcast_axes, noise_shape)
+    return _bcast_forward(x, p, axes, seed, offset, rng, training, out, return_mask, mode)
+
+
+def _dropout_backward_broadcast(grad, p, *, mask, seed, offset, mode, out, broadcast_axes,
+                                noise_shape):
+    grad = V.float_array(grad, "grad")
+    p = V.probability(p)
+    mode = V.mode(mode)
+    out = V.out_array(out, grad)
+    axes = _broadcast_axes(grad, broadcast_axes, noise_shape)
+    return _bcast_backward(grad, p, axes, mask, seed, offset, out, mode, "dropout_backward")
+
+
+# ------------------------------------------------------------------------------------------
+# Spatial, locked and embedding dropout
+# ------------------------------------------------------------------------------------------
+def spatial_dropout(x, p=0.5, *, data_format="channels_first", seed=None, offset=0, rng=None,
+                    training=True, out=None, return_mask=False):
+    """Channel dropout for 1-D, 2-D and 3-D feature maps (PyTorch Dropout1d/2d/3d, Keras
+    SpatialDropout1D/2D/3D): each (sample, channel) is kept, scaled by ``1 / (1 - p)``, or
+    zeroed as a whole.
+
+    Parameters
+    ----------
+    x : array_like
+        (N, C, L), (N, C, H, W) or (N, C, D, H, W); with ``data_format="channels_last"``
+        (N, L, C), (N, H, W, C) or (N, D, H, W, C). float16/32/64, any layout.
+    p, seed, offset, rng, training, out, return_mask
+        As in :func:`fastdrop.dropout`. ``offset`` numbers the (N, C) mask, so a batch shard
+        starting at sample ``s`` uses ``offset = s * C``.
+
+    Returns
+    -------
+    y, or (y, mask) with ``mask`` the packed (N, C) keep mask (``ceil(N*C / 8)`` bytes).
+
+    Notes
+    -----
+    ``dropout(x, p, broadcast_axes=<spatial axes>)`` exactly: the (N, C) mask is the core
+    contract's mask over index ``n*C + c``, so both layouts drop the same channels.
+    """
+    x, p, training, return_mask, out = _common(x, p, training, return_mask, out)
+    data_format = V.data_format(data_format)
+    V.ndim_in(x, (3, 4, 5), "spatial_dropout")
+    return _bcast_forward(x, p, _channel_axes(x.ndim, data_format), seed, offset, rng, training,
+                          out, return_mask, "inverted")
+
+
+def spatial_dropout_backward(grad, p, *, data_format="channels_first", mask=None, seed=None,
+                             offset=0, out=None):
+    """Gradient of :func:`spatial_dropout` from its packed (N, C) mask or (seed, offset)."""
+    grad = V.float_array(grad, "grad")
+    p = V.probability(p)
+    data_format = V.data_format(data_format)
+    V.ndim_in(grad, (3, 4, 5), "spatial_dropout_backward", "grad")
+    out = V.out_array(out, grad)
+    return _bcast_backward(grad, p, _channel_axes(grad.ndim, data_format), mask, seed, offset,
+                           out, "inverted", "spatial_dropout_backward")
+
+
+def locked_dropout(x, p=0.5, *, time_axis=0, seed=None, offset=0, rng=None, training=True,
+                   out=None, return_mask=False):
+    """Locked (variational) dropout for sequences (Gal & Ghahramani; AWD-LSTM): one mask,
+    drawn over the non-time axes, reused at every step along ``time_axis`` (default 0, the
+    sequence-first (T, B, H) layout; use ``time_axis=1`` for batch-first).
+
+    Equals ``dropout(x, p, broadcast_axes=(time_axis,))``; the packed mask covers the shape
+    with the time axis set to 1.
+    """
+    x, p, training, return_mask, out = _common(x, p, training, return_mask, out)
+    t = V.axis(time_axis, x.ndim, "time_axis")
+    return _bcast_forward(x, p, (t,), seed, offset, rng, training, out, return_mask, "inverted")
+
+
+def locked_dropout_backward(grad, p, *, time_axis=0, mask=None, seed=None, offset=0, out=None):
+    """Gradient of :func:`locked_dropout`."""
+    grad = V.float_array(grad, "grad")
+    p = V.probability(p)
+    t = V.axis(time_axis, grad.ndim, "time_axis")
+    out = V.out_array(out, grad)
+    return _bcast_backward(grad, p, (t,), mask, seed, offset, out, "inverted",
+                           "locked_dropout_backward")
+
+
+def embedding_dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, out=None,
+                      return_mask=False):
+    """Embedding / word dropout: whole rows along the last axis are kept (scaled by
+    ``1 / (1 - p)``) or zeroed. On looked-up embeddings (..., D) it drops whole tokens; on an
+    embedding table (V, D) it drops whole words, as AWD-LSTM's ``embedded_dropout``.
+
+    Equals ``dropout(x, p, broadcast_axes=(-1,))``; the packed mask covers ``x.shape[:-1]``.
+    """
+    x, p, training, return_mask, out = _common(x, p, training, return_mask, out)
+    if x.ndim < 1:
+        raise ValueError("x is 0-d; embedding_dropout takes input with a last (feature) axis")
+    return _bcast_forward(x, p, (x.ndim - 1,), seed, offset, rng, training, out, return_mask,
+                          "inverted")
+
+
+def embedding_dropout_backward(grad, p, *, mask=None, seed=None, offset=0, out=None):
+    """Gradient of :func:`embedding_dropout`."""
+    grad = V.float_array(grad, "grad")
+    p = V.probability(p)
+    if grad.ndim < 1:
+        raise ValueError("grad is 0-d; embedding_dropout takes input with a last (feature) axis")
+    out = V.out_array(out, grad)
+    return _bcast_backward(grad, p, (grad.ndim - 1,), mask, seed, offset, out, "inverted",
+                           "embedding_dropout_backward")
+
+
+# ------------------------------------------------------------------------------------------
+# Stochastic depth
+# ------------------------------------------------------------------------------------------
+def _drop_path_axes(x, mode):
+    if mode == "row":
+        if x.ndim < 1:
+            raise ValueError("x is 0-d; drop_path(mode='row') needs a batch axis (axis 0)")
+        return tuple(range(1, x.ndim))
+    return tuple(range(x.ndim))
+
+
+def drop_path(x, p, *, scale_by_keep=True, mode="row", seed=None, offset=0, rng=None,
+              training=True, out=None, return_mask=False):
+    """Stochastic depth (Huang et al. 2016; timm ``DropPath``, torchvision
+    ``stochastic_depth``): drop a residual branch for a whole sample (``mode="row"``, one
+    decision per index of axis 0) or for the whole batch (``mode="batch"``, one decision).
+
+    Kept samples are scaled by ``1 / (1 - p)`` when ``scale_by_keep`` (else passed through);
+    inference returns ``x``. Equals ``dropout(x, p, broadcast_axes=<all axes but 0>)`` (row) or
+    ``<all axes>`` (batch), with ``mode="naive"`` training semantics when not scale_by_keep.
+    The packed mask has N bits (row) or 1 bit (batch).
+    """
+    x, p, training, return_mask, out = _common(x, p, training, return_mask, out)
+    scale_by_keep = V.boolean(scale_by_keep, "scale_by_keep")
+    mode = V.choice(mode, ("row", "batch"), "mode")
+    axes = _drop_path_axes(x, mode)
+    return _bcast_forward(x, p, axes, seed, offset, rng, training, out, return_mask,
+                          "inverted" if scale_by_keep else "select")
+
+
+def drop_path_backward(grad, p, *, scale_by_keep=True, mode="row", mask=None, seed=None,
+                       offset=0, out=None):
+    """Gradient of :func:`drop_path`."""
+    grad = V.float_array(grad, "grad")
+    p = V.probability(p)
+    scale_by_keep = V.boolean(scale_by_keep, "scale_by_keep")
+    mode = V.choice(mode, ("row", "batch"), "mode")
+    axes = _drop_path_axes(grad, mode)
+    out = V.out_array(out, grad)
+    return _bcast_backward(grad, p, axes, mask, seed, offset, out,
+                           "inverted" if scale_by_keep else "select", "drop_path_backward")
+
+
+def drop_path_rates(depth, p_max):
+    """The linear stochastic-depth rule: ``[l / depth * p_max for l = 1 .. depth]``
+    (block ``l`` of ``depth`` gets drop probability ``p_l = l/L * p_max``; the last is
+    ``p_max``)."""
+    depth = V.integer(depth, "depth", 0, 1 << 62)
+    p_max = V.probability(p_max, "p_max")
+    return [l / depth * p_max for l in range(1, depth + 1)]
+
+
+# ------------------------------------------------------------------------------------------
+# DropBlock
+# ------------------------------------------------------------------------------------------
+def _dropblock_args(x, block_size, data_format, valid_only, share_channels, scale, what, name):
+    data_format = V.data_format(data_format)
+    V.ndim_in(x, (4, 5), what, name)
+    valid_only = V.boolean(valid_only, "valid_only")
+    share_channels = V.boolean(share_channels, "share_channels")
+    scale = V.choice(scale, ("count", "expected"), "scale")
+    bs = V.block_size(block_size, x.ndim - 2)
+    N, C, S, K, G = _R.dropblock_geometry(x.shape, bs, data_format, valid_only)
+    return (data_format, valid_only, share_channels, scale, N, C, S, K, G)
+
+
+def _dropblock_mask(shape, p, N, C, S, K, G, data_format, valid_only, share_channels, seed,
+                    offset):
+    """Packed full-shape keep mask and the kept count."""
+    n = math.prod(shape)
+    mask = np.empty((n + 7) // 8, np.uint8)
+    if n == 0:
+        return mask, 0
+    if p == 1.0:
+        mask[:] = 0
+        return mask, 0
+    g = min(_R.dropblock_gamma(p, S, K), 1.0)
+    pad = (1,) * (3 - len(S))
+    kept = _core.dropblock_mask(N, C, pad + S, pad + K, valid_only, share_channels,
+                                data_format == "channels_last", seed, offset, _threshold(g),
+                                g >= 1.0, mask, get_num_threads())
+    return mask, kept
+
+
+def _dropblock_scale(n, kept, p, scale):
+    if scale == "count":
+        return float(n) / float(kept) if kept else 0.0
+    return 1.0 / (1.0 - p) if p < 1.0 else 0.0
+
+
+def dropblock(x, p, block_size, *, data_format="channels_first", valid_only=False,
+              share_channels=False, scale="count", seed=None, offset=0, rng=None, training=True,
+              out=None, return_mask=False):
+    """DropBlock (Ghiasi et al. 2018) for 2-D (N, C, H, W) and 3-D (N, C, D, H, W) maps
+    (``channels_last``: (N, H, W, C), (N, D, H, W, C)): zero contiguous blocks.
+
+    Parameters
+    ----------
+    x : array_like
+        float16/32/64, 4-D or 5-D, any memory layout.
+    p : float
+        Target drop fraction in [0, 1]; ``p = 1`` drops everything.
+    block_size : int or tuple of int
+        Block extent per spatial axis (an int for all); clipped to the map, so any size >= 1
+        works (even sizes too).
+    valid_only : bool
+        Seeds only where the whole block fits (the paper's and torchvision's rule); otherwise
+        (timm's fast rule) seeds anywhere, blocks centred on them and clipped at the borders.
+    share_channels : bool
+        One seed map per sample, the same blocks in every channel.
+    scale : {"count", "expected"}
+        Kept values times ``n / kept`` (elements over kept elements of the whole batch,
+        counted exactly in integers) or times ``1 / (1 - p)``.
+    seed, offset, rng, training, out, return_mask
+        As in :func:`fastdrop.dropout`; ``offset`` numbers the seed grid.
+
+    Returns
+    -------
+    y, or (y, mask) with the packed full-shape keep mask (``ceil(x.size / 8)`` bytes): pass it
+    to :func:`dropblock_backward`, which recomputes the "count" scale from it exactly.
+
+    Notes
+    -----
+    Seed rate ``gamma = p * prod(S) / prod(K) / prod(S - K + 1)`` (K clipped; timm and the
+    paper); one Bernoulli(min(gamma, 1)) decision per seed-grid position (N, C or 1, *G), with
+    the core contract on stream 1 (docs/contract.md), numbered channels-first whatever the
+    layout. Cost O(elements): dilation is a bit-parallel running OR. Bitwise equal to
+    :func:`fastdrop.reference.dropblock`.
+    """
+    x, p, training, return_mask, out = _common(x, p, training, return_mask, out)
+    (data_format, valid_only, share_channels, scale, N, C, S, K, G) = _dropblock_args(
+        x, block_size, data_format, valid_only, share_channels, scale, "dropblock", "x")
+    nseeds = N * (1 if share_channels else C) * math.prod(G)
+    seed, offset = _source(seed, offset, rng, nseeds, training)
+    y = out if out is not None else np.empty(x.shape, x.dtype)
+    n = x.size
+    if not training:
+        _identity(x, y)
+        return (y, _ones_mask(n)) if return_mask else y
+    mask, kept = _dropblock_mask(x.shape, p, N, C, S, K, G, data_format, valid_only,
+                                 share_channels, seed, offset)
+    _core.masked_scale(x, y, n, mask, None, 0, 0, 0, 0, False, True,
+                       _dropblock_scale(n, kept, p, scale), get_num_threads())
+    return (y, mask) if return_mask else y
+
+
+def dropblock_backward(grad, p, block_size, *, mask=None, seed=None, offset=0,
+                       data_format="channels_first", valid_only=False, share_channels=False,
+                       scale="count", out=None):
+    """Gradient of :func:`dropblock`: ``grad * s`` where kept, ``+0.0`` where dropped.
+
+    With ``mask`` (the forward's packed mask) the "count" scale ``n / kept`` is recomputed from
+    an exact popcount of the mask, so it equals the forward's bit for bit. Without it, pass the
+    forward's ``seed`` and ``offset`` (and the same block_size, data_format, valid_only,
+    share_channels) to regenerate the mask.
+    """
+    grad = V.float_array(grad, "grad")
+    p = V.probability(p)
+    (data_format, valid_only, share_channels, scale, N, C, S, K, G) = _dropblock_args(
+        grad, block_size, data_format, valid_only, share_channels, scale,
+        "dropblock_backward", "grad")
+    out = V.out_array(out, grad)
+    n = grad.size
+    nseeds = N * (1 if share_channels else C) * math.prod(G)
+    if mask is not None:
+        mask, _, _ = _mask_or_seed(mask, seed, offset, n, "dropblock_backward")
+        kept = _core.count_bits(mask, n)
+    else:
+        _, seed, offset = _mask_or_seed(None, seed, offset, nseeds, "dropblock_backward")
+        mask, kept = _dropblock_mask(grad.shape, p, N, C, S, K, G, data_format, valid_only,
+                                     share_channels, seed, offset)
+    y = out if out is not None else np.empty(grad.shape, grad.dtype)
+    _core.masked_scale(grad, y, n, mask, None, 0, 0, 0, 0, False, True,
+                       _dropblock_scale(n, kept, p, scale), get_num_threads())
+    return y
+
+
+def dropblock_schedule(step, total_steps, p_final, start=0.0):
+    """Linear DropBlock ramp (the paper keeps the keep probability at 1 at the start and
+    lowers it linearly): drop probability ``start`` at step 0 rising linearly to ``p_final``
+    at ``total_steps``, constant after. ``start`` is the initial drop probability.
+
+    Returns ``start + (p_final - start) * step / total_steps`` for ``0 < step < total_steps``,
+    exactly ``start`` at ``step <= 0`` and exactly ``p_final`` from ``total_steps`` on (also
+    when ``total_steps == 0``).
+    """
+    step = V.integer(step, "step", -(1 << 62), 1 << 62)
+    total_steps = V.integer(total_steps, "total_steps", 0, 1 << 62)
+    p_final = V.probability(p_final, "p_final")
+    start = V.probability(start, "start")
+    if total_steps == 0 or step >= total_steps:
+        return p_final
+    if step <= 0:
+        return start
+    p = start + (p_final - start) * (step / total_steps)
+    return min(max(p, min(start, p_final)), max(start, p_final))
+
+
+# ------------------------------------------------------------------------------------------
+# Alpha dropout
+# ------------------------------------------------------------------------------------------
+def alpha_dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, out=None,
+                  return_mask=False):
+    """Alpha dropout for SELU networks (Klambauer et al. 2017; PyTorch ``AlphaDropout``):
+    dropped values are set to the SELU saturation ``alpha'`` and an affine map restores
+    mean 0 and variance 1: ``y = x*a + b`` where kept, ``a*alpha' + b`` where dropped, with
+    ``alpha' = -1.7580993408473766``, ``a = ((1-p)(1 + p*alpha'^2))^(-1/2)``,
+    ``b = -a*alpha'*p``.
+
+    The keep mask is exactly :func:`fastdrop.dropout_mask` (stream 0). ``p = 0`` and
+    inference return ``x``; ``p = 1`` returns zeros. Arguments as in :func:`fastdrop.dropout`;
+    the packed mask is full-shape. Constants and rounding: :func:`fastdrop.reference.alpha_dropout`.
+    """
+    x, p, training, return_mask, out = _common(x, p, training, return_mask, out)
+    n = x.size
+    seed, offset = _source(seed, offset, rng, n, training)
+    y = out if out is not None else np.empty(x.shape, x.dtype)
+    if not training or p == 0.0:
+        _identity(x, y)
+        return (y, _ones_mask(n)) if return_mask else y
+    if p == 1.0:
+        y[...] = 0
+        return (y, np.zeros((n + 7) // 8, np.uint8)) if return_mask else y
+    mask = np.empty((n + 7) // 8, np.uint8) if return_mask else None
+    _apply(x, y, _core.OP_AFFINE, mask_out=mask, bern=(seed, offset, _threshold(p)),
+           abd=_R.alpha_constants(p))
+    return (y, mask) if return_mask else y
+
+
+def alpha_dropout_backward(grad, p, *, mask=None, seed=None, offset=0, out=None):
+    """Gradient of :func:`alpha_dropout`: ``grad * a`` where kept, ``+0.0`` where dropped."""
+    grad = V.float_array(grad, "grad")
+    p = V.probability(p)
+    out = V.out_array(out, grad)
+    n = grad.size
+    mask, seed, offset = _mask_or_seed(mask, seed, offset, n, "alpha_dropout_backward")
+    y = out if out is not None else np.empty(grad.shape, grad.dtype)
+    a = _R.alpha_constants(p)[0] if p < 1.0 else 0.0
+    if n == 0:
+        return y
+    _core.masked_scale(grad, y, n, mask, None, seed or 0, offset or 0, 0, _threshold(p),
+                       p == 1.0, True, a, get_num_threads())
+    return y
+
+
+def feature_alpha_dropout(x, p=0.5, *, data_format="channels_first", seed=None, offset=0,
+                          rng=None, training=True, out=None, return_mask=False):
+    """Alpha dropout of whole channels (PyTorch ``FeatureAlphaDropout``): the (N, C) mask of
+    :func:`spatial_dropout` with the affine map of :func:`alpha_dropout`. Input (N, C, ...)
+    or, channels_last, (N, ..., C), at least 2-D; the packed mask is (N, C)."""
+    x, p, training, return_mask, out = _common(x, p, training, return_mask, out)
+    data_format = V.data_format(data_format)
+    if x.ndim < 2:
+        raise ValueError(f"x has {x.ndim} dimension(s) {x.shape}; feature_alpha_dropout takes "
+                         "input with batch and channel axes (at least 2-D)")
+    return _bcast_forward(x, p, _channel_axes(x.ndim, data_format), seed, offset, rng, training,
+                          out, return_mask, "alpha")
+
+
+def feature_alpha_dropout_backward(grad, p, *, data_format="channels_first", mask=None,
+                                   seed=None, offset=0, out=None):
+    """Gradient of :func:`feature_alpha_dropout`."""
+    grad = V.float_array(grad, "grad")
+    p = V.probability(p)
+    data_format = V.data_format(data_format)
+    if grad.ndim < 2:
+        raise ValueError(f"grad has {grad.ndim} dimension(s) {grad.shape}; "
+                         "feature_alpha_dropout takes input with batch and channel axes")
+    out = V.out_array(out, grad)
+    return _bcast_backward(grad, p, _channel_axes(grad.ndim, data_format), mask, seed, offset,
+                           out, "alpha", "feature_alpha_dropout_backward")
+
+
+# ------------------------------------------------------------------------------------------
+# Gaussian dropout
+# ------------------------------------------------------------------------------------------
+def gaussian_dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, out=None):
+    """Multiplicative Gaussian noise (Srivastava et al. 2014; Keras ``GaussianDropout``):
+    ``y = x * m``, ``m ~ N(1, p / (1 - p))`` per element, so ``E[y] = x`` and
+    ``Var[y] = p/(1-p) * x**2``.
+
+    The normals come from Philox words on stream 2 by a documented Box-Muller transform
+    (:func:`fastdrop.reference.standard_normals`), so the noise is bitwise reproducible and
+    regenerable: :func:`gaussian_dropout_backward` with the same ``seed`` and ``offset``
+    (reserve them with ``Generator.draw(x.size)`` when using a generator). ``p`` in [0, 1);
+    ``p = 0`` and inference return ``x``.
+    """
+    x = V.float_array(x)
+    p = V.probability_below_one(p)
+    training = V.boolean(training, "training")
+    out = V.out_array(out, x)
+    n = x.size
+    seed, offset = _source(seed, offset, rng, n, training)
+    y = out if out is not None else np.empty(x.shape, x.dtype)
+    if not training or p == 0.0:
+        return _identity(x, y)
+    _apply(x, y, _core.OP_NOISE, sigma=_R.gaussian_sigma(p), seed=seed, offset=offset)
+    return y
+
+
+def gaussian_dropout_backward(grad, p, *, seed=None, offset=0, out=None):
+    """Gradient of :func:`gaussian_dropout`: ``grad * m`` with the forward's noise ``m``
+    regenerated from its ``seed`` and ``offset`` (nothing stored)."""
+    grad = V.float_array(grad, "grad")
+    p = V.probability_below_one(p)
+    out = V.out_array(out, grad)
+    n = grad.size
+    if seed is None:
+        raise ValueError("gaussian_dropout_backward needs the forward's seed and offset "
+                         "(seed=, offset=) to regenerate its noise")
+    seed, offset = V.seed(seed), V.offset(offset, n)
+    y = out if out is not None else np.empty(grad.shape, grad.dtype)
+    if p == 0.0:
+        return _identity(grad, y)
+    _apply(grad, y, _core.OP_NOISE, sigma=_R.gaussian_sigma(p), seed=seed, offset=offset)
+    return y

@@ -1,0 +1,5 @@
+import sys
+
+from fastdrop.demo import main
+
+sys.exit(main())

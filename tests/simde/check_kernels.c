@@ -1,0 +1,247 @@
+/* Bit-for-bit check of one SIMD kernel table (FD_CHECK_KERNELS: fd_kernels_avx512 by default,
+ * built against SIMDe by run.sh or natively; or fd_kernels_avx2) against the portable scalar
+ * kernels (csrc/kernels_scalar.c), which the Python tests pin to fastdrop.reference. Covers
+ * keep_bits, apply_* and fused_* on many sizes (n not a multiple of 16 or 64), run offsets
+ * r = 0..3, thresholds, keys, streams, special values (NaN, inf, subnormal, -0), in-place calls
+ * and Philox block counters crossing 2^32 (carry into the high counter word). Exit status 1 on
+ * a mismatch. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+#ifndef FD_CHECK_KERNELS
+#define FD_CHECK_KERNELS fd_kernels_avx512
+#endif
+#define FD_STR2(x) #x
+#define FD_STR(x) FD_STR2(x)
+extern const fd_kernels FD_CHECK_KERNELS;
+
+static const fd_kernels *K, *S;
+static long nchecks, nfail;
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void)
+{
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void fail(const char *what, const char *fmt, unsigned long long a, unsigned long long b,
+                 unsigned long long c, unsigned long long d)
+{
+    if (nfail++ < 20) {
+        printf("MISMATCH %s: ", what);
+        printf(fmt, a, b, c, d);
+        printf("\n");
+    }
+}
+
+static const uint32_t thresholds[] = {1, 0x80000000u, 0xFFFFFFFFu, 0x4CCCCCCDu, 0xE6666666u,
+                                      0x00000100u, 0};
+
+/* block counters worth testing: small, just below / across 2^32, large */
+static uint64_t pick_block(int i)
+{
+    switch (i % 8) {
+    case 0: return rnd() % 1000;
+    case 1: return 0xFFFFFFFFull - rnd() % 80;        /* crosses 2^32 within a few groups */
+    case 2: return 0x100000000ull - 16 * (rnd() % 6); /* groups that end exactly at 2^32 */
+    case 3: return 0x2FFFFFFFFull - rnd() % 300;      /* a later carry (hi 2 -> 3) */
+    case 4: return (rnd() >> 2) - 100000;             /* anywhere below 2^62 */
+    case 5: return (1ull << 62) - 16 * 80 - rnd() % 64; /* the top of the element range */
+    default: return rnd() >> 34;
+    }
+}
+
+static void check_keep_bits(void)
+{
+    static uint64_t a[2048 + 1], b[2048 + 1];
+    for (int it = 0; it < 3000; it++) {
+        size_t ng = it < 200 ? (size_t)(it % 70) : (size_t)(rnd() % (it % 50 ? 70 : 2048));
+        uint64_t block = pick_block(it);
+        uint32_t t = thresholds[it % 7] ? thresholds[it % 7] : (uint32_t)rnd() | 1;
+        uint32_t k0 = (uint32_t)rnd(), k1 = (uint32_t)rnd(), stream = it % 3 ? (uint32_t)rnd() : 0;
+        memset(a, 0xA5, sizeof a);
+        memset(b, 0xA5, sizeof b);
+        K->keep_bits(a, ng, block, k0, k1, stream, t);
+        S->keep_bits(b, ng, block, k0, k1, stream, t);
+        nchecks++;
+        if (memcmp(a, b, sizeof a))
+            fail("keep_bits", "ngroups=%llu block=%#llx threshold=%#llx stream=%#llx", ng, block,
+                 t, stream);
+    }
+}
+
+/* test data: normal, huge, tiny and subnormal values, +-0, +-inf, NaNs with payloads */
+static void fill(void *p, size_t n, size_t es)
+{
+    unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = rnd();
+        switch (es) {
+        case 4: {
+            static const uint32_t sp[] = {0, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00001u,
+                                          0x7f800001u, 0x00000001u, 0x7f7fffffu, 0x3f800000u};
+            uint32_t v = (uint32_t)r;
+            if (r >> 60 == 0)
+                v = sp[(r >> 32) % 9];
+            else if (r >> 60 < 12) { /* ordinary floats */
+                float f = (float)((int32_t)v) / 65536.0f;
+                memcpy(&v, &f, 4);
+            }
+            memcpy(c + 4 * i, &v, 4);
+            break;
+        }
+        case 8: {
+            static const uint64_t sp[] = {0, 0x8000000000000000ull, 0x7ff0000000000000ull,
+                                          0x7ff8000000000001ull, 1, 0x7fefffffffffffffull};
+            uint64_t v = r;
+            if (r >> 60 == 0)
+                v = sp[(r >> 32) % 6];
+            else if (r >> 60 < 12) {
+                double f = (double)((int64_t)r) / 1e9;
+                memcpy(&v, &f, 8);
+            }
+            memcpy(c + 8 * i, &v, 8);
+            break;
+        }
+        default: {
+            static const uint16_t sp[] = {0, 0x8000, 0x7c00, 0xfc00, 0x7e01, 0x7c01, 0x0001,
+                                          0x03ff, 0x7bff, 0x3c00};
+            uint16_t v = (uint16_t)r;
+            if (r >> 60 < 3)
+                v = sp[(r >> 32) % 10];
+            memcpy(c + 2 * i, &v, 2);
+        }
+        }
+    }
+}
+
+static const double scales[] = {2.0, 1.0 / 0.9, 1.0 / 0.3, 1e30, 1.5e-5};
+
+static void run_apply(const fd_kernels *k, int dt, const void *x, void *y, const uint64_t *bits,
+                      size_t n, double s, int scaled)
+{
+    if (dt == 4)
+        k->apply_f32(x, y, bits, n, (float)s, scaled);
+    else if (dt == 8)
+        k->apply_f64(x, y, bits, n, s, scaled);
+    else
+        k->apply_f16(x, y, bits, n, (float)s, scaled);
+}
+
+static void check_apply(void)
+{
+    static const int dts[] = {4, 8, 2};
+    for (int it = 0; it < 6000; it++) {
+        int dt = dts[it % 3];
+        size_t n = it < 1800 ? (size_t)(it / 3) : (size_t)(rnd() % (it % 7 ? 300 : 5000));
+        int scaled = (it / 3) % 2 == 0, inplace = it % 5 == 0;
+        double s = scales[it % 5];
+        size_t nw = (n + 63) / 64 + 1;
+        uint64_t *bits = malloc(nw * 8);
+        for (size_t w = 0; w < nw; w++) {
+            uint64_t r = rnd();
+            bits[w] = it % 11 == 0 ? ~0ull : it % 13 == 0 ? 0 : r;
+        }
+        /* exact-size buffers, so AddressSanitizer sees any access past n */
+        char *x = malloc(n * dt + 1), *ya = malloc(n * dt + 1), *yb = malloc(n * dt + 1);
+        fill(x, n, (size_t)dt);
+        if (inplace) {
+            memcpy(ya, x, n * dt);
+            run_apply(K, dt, ya, ya, bits, n, s, scaled);
+        } else {
+            memset(ya, 0x5A, n * dt);
+            run_apply(K, dt, x, ya, bits, n, s, scaled);
+        }
+        run_apply(S, dt, x, yb, bits, n, s, scaled);
+        nchecks++;
+        if (memcmp(ya, yb, n * dt))
+            fail("apply", "dtype bytes=%llu n=%llu scaled=%llu inplace=%llu", dt, n, scaled,
+                 inplace);
+        free(x), free(ya), free(yb), free(bits);
+    }
+}
+
+/* What the driver does without a fused kernel: scalar keep_bits, shift by r, scalar apply. */
+static void ref_fused(int dt, const void *x, void *y, uint64_t *bits, size_t n,
+                      const fd_philox_run *run, double s, int scaled)
+{
+    size_t ng = (n + run->r + 63) / 64, nw = (n + 63) / 64;
+    uint64_t *raw = calloc(ng + 1, 8);
+    S->keep_bits(raw, ng, run->block, run->k0, run->k1, run->stream, run->threshold);
+    for (size_t w = 0; w < nw; w++)
+        bits[w] = run->r ? (raw[w] >> run->r) | (raw[w + 1] << (64 - run->r)) : raw[w];
+    free(raw);
+    run_apply(S, dt, x, y, bits, n, s, scaled);
+}
+
+static void check_fused(void)
+{
+    static const int dts[] = {4, 8, 2};
+    int have[3] = {K->fused_f32 != NULL, K->fused_f64 != NULL, K->fused_f16 != NULL};
+    if (!have[0] && !have[1] && !have[2]) {
+        printf("no fused kernels: skipped\n");
+        return;
+    }
+    for (int it = 0; it < 6000; it++) {
+        int di = it % 3, dt = dts[di];
+        if (!have[di])
+            continue;
+        size_t n = it < 1500 ? (size_t)(it / 3) + 1 : 1 + (size_t)(rnd() % (it % 7 ? 300 : 2048));
+        int scaled = (it / 3) % 2 == 0, inplace = it % 5 == 0;
+        double s = scales[it % 5];
+        fd_philox_run run;
+        run.block = pick_block(it / 3);
+        run.r = (unsigned)((it / 3) % 4);
+        run.threshold = thresholds[it % 7] ? thresholds[it % 7] : (uint32_t)rnd() | 1;
+        run.k0 = (uint32_t)rnd();
+        run.k1 = (uint32_t)rnd();
+        run.stream = it % 4 ? (uint32_t)rnd() : 0;
+        size_t nw = (n + 63) / 64;
+        uint64_t *ba = malloc(nw * 8), *bb = malloc(nw * 8);
+        char *x = malloc(n * dt), *ya = malloc(n * dt), *yb = malloc(n * dt);
+        fill(x, n, (size_t)dt);
+        const void *xa = x;
+        if (inplace) {
+            memcpy(ya, x, n * dt);
+            xa = ya;
+        }
+        if (dt == 4)
+            K->fused_f32(xa, (float *)ya, ba, n, &run, (float)s, scaled);
+        else if (dt == 8)
+            K->fused_f64(xa, (double *)ya, ba, n, &run, s, scaled);
+        else
+            K->fused_f16(xa, (uint16_t *)ya, ba, n, &run, (float)s, scaled);
+        ref_fused(dt, x, yb, bb, n, &run, s, scaled);
+        if (n & 63) { /* bits past n are unspecified */
+            ba[nw - 1] &= (1ull << (n & 63)) - 1;
+            bb[nw - 1] &= (1ull << (n & 63)) - 1;
+        }
+        nchecks++;
+        if (memcmp(ba, bb, nw * 8) || memcmp(ya, yb, n * dt))
+            fail("fused", "dtype bytes=%llu n=%llu block=%#llx r=%llu", dt, n, run.block, run.r);
+        free(ba), free(bb), free(x), free(ya), free(yb);
+    }
+}
+
+int main(void)
+{
+    K = &FD_CHECK_KERNELS;
+    S = &fd_kernels_scalar;
+    check_keep_bits();
+    check_apply();
+    check_fused();
+    if (nfail) {
+        printf("FAILED: %ld of %ld checks of %s differ from the scalar path\n", nfail, nchecks,
+               FD_STR(FD_CHECK_KERNELS));
+        return 1;
+    }
+    printf("OK: %ld checks, %s bit-identical to the scalar path\n", nchecks,
+           FD_STR(FD_CHECK_KERNELS));
+    return 0;
+}

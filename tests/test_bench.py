@@ -1,0 +1,95 @@
+"""Smoke test of ``python -m fastdrop.bench`` (the profile's plumbing and output checks; no
+timing assertions: speed is measured by the benchmark suite, not by tests)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fastdrop import bench
+
+ROW_FIELDS = {"op", "impl", "dtype", "layout", "size", "threads", "threads_used", "isa", "seconds",
+              "gelem_s", "gb_s", "gelem_s_per_core", "roofline_ratio", "numpy_ratio", "check"}
+META_FIELDS = {"command", "cpu", "cores", "isa", "openmp", "threads", "sizes", "repeat", "versions"}
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    proc = subprocess.run([sys.executable, "-m", "fastdrop.bench", "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out, json.loads(out.read_text()), proc
+
+
+def test_quick_json_fields(quick):
+    _, res, proc = quick
+    assert META_FIELDS <= set(res["meta"])
+    assert "fastdrop.bench --quick" in res["meta"]["command"]
+    assert res["rows"] and res["overhead"]
+    for row in res["rows"]:
+        assert ROW_FIELDS <= set(row), row
+        assert row["seconds"] > 0 and row["gelem_s"] > 0
+    ops = {r["op"] for r in res["rows"] if r["impl"] == "fastdrop"}
+    assert ops == set(bench.OPS)
+    assert {r["dtype"] for r in res["rows"]} >= {"float32", "float64", "float16"}
+    assert {r["impl"] for r in res["rows"]} >= {"fastdrop", "roofline", "numpy"}
+    assert any(r.get("layout") == "T" for r in res["rows"])  # the transposed case ran
+    assert "G elem/s" in proc.stdout
+
+
+def test_quick_every_output_check_passed(quick):
+    _, res, _ = quick
+    for row in res["rows"] + res["baselines"] + res["overhead"]:
+        assert row["check"] != "FAILED", row
+        if row["impl"] == "fastdrop":
+            assert row["check"] == "bitwise-equal", row
+        if row["impl"] == "roofline" and "op" in row:
+            assert row["check"] == "ok", row
+    for row in res["rows"]:
+        if row["impl"] == "fastdrop" and row["op"] != "mask":
+            assert row["roofline_ratio"] > 0
+
+
+def test_markdown_from_saved_json(quick, capsys):
+    path, res, _ = quick
+    assert bench.main(["--load", str(path), "--markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "| measure | size |" in md and res["meta"]["cpu"] in md
+    assert "python -m fastdrop.bench --quick" in md
+
+
+def test_update_readme(quick, tmp_path, capsys):
+    path, _, _ = quick
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{bench.BEGIN}\nold\n{bench.END}\n\ntail\n")
+    assert bench.main(["--load", str(path), "--update-readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and "| measure | size |" in text and text.endswith("tail\n")
+
+
+def test_plot(quick, tmp_path):
+    pytest.importorskip("matplotlib")
+    path, _, _ = quick
+    png = tmp_path / "p.png"
+    assert bench.main(["--load", str(path), "--plot", str(png), "--quiet"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
+    assert bench.main(["--quick", "--plot", str(tmp_path / "p.png")]) == 2
+    assert "matplotlib" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text,n", [("2^20", 1 << 20), ("2**16", 1 << 16), ("4096", 4096),
+                                    ("1M", 1 << 20), ("64k", 1 << 16)])
+def test_parse_size(text, n):
+    assert bench.parse_size(text) == n
+
+
+def test_bad_arguments():
+    with pytest.raises(SystemExit):
+        bench.build_parser().parse_args(["--ops", "sideways"])
+    with pytest.raises(SystemExit):
+        bench.build_parser().parse_args(["--sizes", "big"])
