@@ -5,6 +5,7 @@
  * from a tile buffer, so there is no temporary the size of the input. The forward uses the ISA's
  * fused kernel when it has one: Philox bits and the masked scale 64 elements at a time, so the
  * arithmetic overlaps the memory traffic instead of adding to it. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "fastdrop.h"
@@ -17,6 +18,11 @@
 #define TILE 2048                 /* elements per tile: 64-aligned, fits L1 with its buffers */
 #define CHUNK (16 * TILE)         /* elements per parallel work item */
 #define PARALLEL_THRESHOLD 65536  /* smaller calls stay on the calling thread */
+#define PANEL_MAX (1 << 18)       /* elements in a transposed-layout panel buffer */
+#define PANEL_ROWS 16             /* rows per panel: as many buffer lines as L1 ways */
+#define PANEL_COLS 8              /* columns per block of a panel copy: short contiguous runs */
+#define PANEL_AHEAD 32            /* columns prefetched ahead in a panel copy */
+#define PANEL_ROWS_MAX (PANEL_ROWS + TILE / 64 + 2) /* rows one panel can touch */
 
 int fd_openmp_enabled(void)
 {
@@ -110,6 +116,82 @@ static void strided_copy(const view_t *v, size_t i0, size_t n, char *buf, size_t
     }
 }
 
+/* Transposed-like layouts (the C-order rows are far apart in memory, neighbouring rows are
+ * close): gathering a tile along a row touches one page per element and thrashes the TLB.
+ * Such views are copied a panel of rows at a time, walking down the columns, so every cache
+ * line and page is used for 64 bytes' worth of rows at once. Returns the panel length in
+ * elements (a TILE multiple), or 0 when the plain tile gather is the right tool. */
+static size_t panel_len(const view_t *v, size_t es)
+{
+    if (v->contiguous || v->ndim < 2)
+        return 0;
+    ptrdiff_t sr = v->strides[v->ndim - 2], sl = v->strides[v->ndim - 1];
+    size_t L = (size_t)v->shape[v->ndim - 1];
+    if ((sr < 0 ? -sr : sr) >= (sl < 0 ? -sl : sl) || L < 64)
+        return 0;
+    size_t len = (PANEL_ROWS * L + TILE - 1) / TILE * TILE;
+    return len <= PANEL_MAX ? len : 0;
+}
+
+/* Copy flat elements [pa, pb) (at most one panel) between the view and buf, column by column. */
+static void panel_copy(const view_t *v, size_t pa, size_t pb, char *buf, size_t es, int gather)
+{
+    int nd = v->ndim;
+    size_t L = (size_t)v->shape[nd - 1], q0 = pa / L, nrows = (pb - 1) / L - q0 + 1;
+    ptrdiff_t sl = v->strides[nd - 1], idx[64];
+    char *rowp[PANEL_ROWS_MAX];
+    size_t lo[PANEL_ROWS_MAX], hi[PANEL_ROWS_MAX];
+    ptrdiff_t boff[PANEL_ROWS_MAX];
+    char *p = v->data;
+    size_t rem = q0;
+    for (int d = nd - 2; d >= 0; d--) {
+        idx[d] = (ptrdiff_t)(rem % (size_t)v->shape[d]);
+        rem /= (size_t)v->shape[d];
+        p += idx[d] * v->strides[d];
+    }
+    for (size_t r = 0; r < nrows; r++) {
+        size_t start = (q0 + r) * L;
+        rowp[r] = p;
+        lo[r] = r == 0 ? pa - start : 0;
+        hi[r] = r == nrows - 1 ? pb - start : L;
+        boff[r] = (ptrdiff_t)start - (ptrdiff_t)pa;
+        idx[nd - 2]++;
+        p += v->strides[nd - 2];
+        for (int d = nd - 2; d > 0 && idx[d] == v->shape[d]; d--) { /* carry */
+            p -= idx[d] * v->strides[d];
+            idx[d] = 0;
+            idx[d - 1]++;
+            p += v->strides[d - 1];
+        }
+    }
+    switch (es) {
+#define PANEL(T)                                                                           \
+    for (size_t cb = 0; cb < L; cb += PANEL_COLS) {                                        \
+        size_t ce = cb + PANEL_COLS < L ? cb + PANEL_COLS : L;                             \
+        /* a far stride defeats the hardware prefetcher: ask for the lines ahead */        \
+        for (size_t c = cb + PANEL_AHEAD; c < ce + PANEL_AHEAD && c < L; c++) {            \
+            __builtin_prefetch(rowp[0] + (ptrdiff_t)c * sl);                               \
+            __builtin_prefetch(rowp[nrows - 1] + (ptrdiff_t)c * sl);                       \
+        }                                                                                  \
+        for (size_t r = 0; r < nrows; r++) {                                               \
+            size_t c0 = cb > lo[r] ? cb : lo[r], c1 = ce < hi[r] ? ce : hi[r];             \
+            char *m = rowp[r] + (ptrdiff_t)c0 * sl;                                        \
+            T *bp = (T *)buf + boff[r];                                                    \
+            for (size_t c = c0; c < c1; c++, m += sl)                                      \
+                if (gather)                                                                \
+                    bp[c] = *(const T *)m;                                                 \
+                else                                                                       \
+                    *(T *)m = bp[c];                                                       \
+        }                                                                                  \
+    }                                                                                      \
+    break;
+    case 2: PANEL(uint16_t)
+    case 4: PANEL(uint32_t)
+    default: PANEL(uint64_t)
+#undef PANEL
+    }
+}
+
 typedef struct {
     fd_dtype dtype;
     size_t es;
@@ -180,19 +262,23 @@ static int fused_apply(const job_t *j, size_t i0, size_t n, const char *xp, char
     }
 }
 
-static void run_tile(const job_t *j, size_t i0, size_t n, char *xbuf, char *ybuf)
+/* xsrc / ydst: the tile's place in a panel buffer, or NULL to use the arrays (or tile buffers). */
+static void run_tile(const job_t *j, size_t i0, size_t n, char *xbuf, char *ybuf,
+                     const char *xsrc, char *ydst)
 {
     uint64_t bits[TILE / 64 + 2];
     const char *xp = NULL;
     char *yp = NULL;
     if (j->x) {
-        if (j->x->contiguous) {
+        if (xsrc) {
+            xp = xsrc;
+        } else if (j->x->contiguous) {
             xp = j->x->data + i0 * j->es;
         } else {
             strided_copy(j->x, i0, n, xbuf, j->es, 1);
             xp = xbuf;
         }
-        yp = j->y->contiguous ? j->y->data + i0 * j->es : ybuf;
+        yp = ydst ? ydst : j->y->contiguous ? j->y->data + i0 * j->es : ybuf;
     }
     int done = j->x && draws_words(j) && fused_apply(j, i0, n, xp, yp, bits);
     if (!done)
@@ -217,7 +303,7 @@ static void run_tile(const job_t *j, size_t i0, size_t n, char *xbuf, char *ybuf
             j->k->apply_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, j->s32, j->scaled);
         }
     }
-    if (!j->y->contiguous)
+    if (!ydst && !j->y->contiguous)
         strided_copy(j->y, i0, n, ybuf, j->es, 0);
 }
 
@@ -225,8 +311,30 @@ static void run_chunk(const job_t *j, size_t c0, size_t c1)
 {
     /* 64-byte aligned tile buffers, only touched for strided arrays */
     _Alignas(64) char xbuf[TILE * 8], ybuf[TILE * 8];
-    for (size_t i = c0; i < c1; i += TILE)
-        run_tile(j, i, (c1 - i < TILE) ? c1 - i : TILE, xbuf, ybuf);
+    size_t px = j->x ? panel_len(j->x, j->es) : 0, py = j->x ? panel_len(j->y, j->es) : 0;
+    size_t pe = px > py ? px : py;
+    char *xpan = px ? malloc(pe * j->es) : NULL, *ypan = py ? malloc(pe * j->es) : NULL;
+    if ((px && !xpan) || (py && !ypan)) /* no memory for a panel: the tile path still works */
+        pe = 0;
+    if (!pe) {
+        for (size_t i = c0; i < c1; i += TILE)
+            run_tile(j, i, (c1 - i < TILE) ? c1 - i : TILE, xbuf, ybuf, NULL, NULL);
+    } else {
+        /* pe is a TILE multiple, so tiles keep their 64-aligned starts */
+        for (size_t pa = c0; pa < c1; pa += pe) {
+            size_t pb = (c1 - pa < pe) ? c1 : pa + pe;
+            if (xpan)
+                panel_copy(j->x, pa, pb, xpan, j->es, 1);
+            for (size_t i = pa; i < pb; i += TILE)
+                run_tile(j, i, (pb - i < TILE) ? pb - i : TILE, xbuf, ybuf,
+                         xpan ? xpan + (i - pa) * j->es : NULL,
+                         ypan ? ypan + (i - pa) * j->es : NULL);
+            if (ypan)
+                panel_copy(j->y, pa, pb, ypan, j->es, 0);
+        }
+    }
+    free(xpan);
+    free(ypan);
 }
 
 int fd_masked_scale(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n,
