@@ -19,7 +19,7 @@
 #define CHUNK (16 * TILE)         /* elements per parallel work item */
 #define PARALLEL_THRESHOLD 65536  /* smaller calls stay on the calling thread */
 #define PANEL_MAX (1 << 18)       /* elements in a transposed-layout panel buffer */
-#define PANEL_ROWS 16             /* rows per panel: as many buffer lines as L1 ways */
+#define PANEL_ROWS 16             /* rows per panel: a cache line of float32 rows */
 #define PANEL_COLS 8              /* columns per block of a panel copy: short contiguous runs */
 #define PANEL_AHEAD 32            /* columns prefetched ahead in a panel copy */
 #define PANEL_ROWS_MAX (PANEL_ROWS + TILE / 64 + 2) /* rows one panel can touch */
