@@ -16,7 +16,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 CSRC = ["csrc/dropout.c", "csrc/dispatch.c", "csrc/kernels_scalar.c", "csrc/kernels_avx2.c",
-        "csrc/kernels_avx512.c", "csrc/roofline.c", "csrc/structured.c"]
+        "csrc/kernels_avx512.c", "csrc/roofline.c", "csrc/structured.c",
+        "csrc/window.c"]
 
 OPENMP_PROBE = textwrap.dedent("""
     #include <omp.h>

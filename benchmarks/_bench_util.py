@@ -80,3 +80,38 @@ def assert_dropout_like(y, x, p=P):
     assert np.allclose(y[kept], x[kept] / (1 - p), rtol=2e-3, atol=0)
     frac = kept.mean() if y.size else 1 - p
     assert abs(frac - (1 - p)) < max(0.02, 5 / np.sqrt(max(y.size, 1))), frac
+
+
+# ---------------------------------------------------------------------------------- structured
+STRUCT_P = bench.STRUCT_P
+STRUCT_SHAPE = tuple(int(v) for v in os.environ.get(
+    "FASTDROP_BENCH_STRUCT_SHAPE", "x".join(map(str, bench.STRUCT_SHAPE))).split("x"))
+STRUCT_FLAT = bench.parse_size(os.environ.get("FASTDROP_BENCH_STRUCT_FLAT", "2^24"))
+
+
+@functools.lru_cache(maxsize=None)
+def struct_data(kind):
+    """float32 input of the structured benchmarks: 'map' (STRUCT_SHAPE) or 'flat' (STRUCT_FLAT)."""
+    shape = STRUCT_SHAPE if kind == "map" else (STRUCT_FLAT,)
+    x = np.random.default_rng(4).standard_normal(shape, dtype=np.float32)
+    x.setflags(write=False)
+    return x
+
+
+@functools.lru_cache(maxsize=None)
+def struct_expected(op):
+    """fastdrop.reference's output for a structured op on its struct_data with SEED."""
+    k = bench.DROPBLOCK_SIZE
+    if op in ("alpha_dropout", "gaussian_dropout"):
+        x = struct_data("flat")
+        out = getattr(reference, op)(x, STRUCT_P, seed=SEED)
+    else:
+        x = struct_data("map")
+        if op == "spatial_dropout":
+            out = reference.spatial_dropout(x, STRUCT_P, seed=SEED)
+        elif op == "drop_path":
+            out = reference.drop_path(x, STRUCT_P, seed=SEED)
+        else:
+            out = reference.dropblock(x, STRUCT_P, k, seed=SEED, share_channels=op == "dropblock_shared")
+    out.setflags(write=False)
+    return out

@@ -40,6 +40,16 @@ int fd_masked_scale(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n
                     const uint8_t *mask_in, uint8_t *mask_out, const fd_bernoulli *b,
                     int scaled, double scale, int nthreads);
 
+/* fd_masked_scale on a window: x (shape lshape, ndim dims) is the block at `origin` of a virtual
+ * C-order array of shape `gshape`; the element with local index j has global index
+ * b->offset + ravel(origin + j, gshape). mask_out is packed in the block's own C order. With
+ * mask_in the window does not matter (the mask fixes every bit). Bits never depend on nthreads.
+ * Returns 0, -1 for bad arguments, -2 when out of memory. (csrc/window.c) */
+int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
+                           const ptrdiff_t *lshape, int ndim, const ptrdiff_t *gshape,
+                           const ptrdiff_t *origin, const uint8_t *mask_in, uint8_t *mask_out,
+                           const fd_bernoulli *b, int scaled, double scale, int nthreads);
+
 /* The roofline: y[i] = x[i] * s over contiguous arrays, same threads and split as the kernels
  * (float16: computed in float32). For benchmarks. */
 void fd_scaled_copy(fd_dtype dtype, const void *x, void *y, size_t n, double s, int nthreads);

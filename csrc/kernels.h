@@ -9,7 +9,11 @@
  *              stores: element i of the run uses raw keep bit run->r + i of the keep_bits
  *              stream that starts at block run->block; bits[0 .. ceil(n/64)) receive the run's
  *              keep bits (bit i of bits[i/64]; bits past n in the last word are unspecified)
- *              and y[i] is as for apply_*. */
+ *              and y[i] is as for apply_*;
+ *   words:     the raw Philox words of blocks first_block .. first_block + nblocks - 1, 4 per
+ *              block in order (out[4*j + k] = word k of block first_block + j), any counters
+ *              (the low counter word may wrap); used by the structured kernels (Gaussian
+ *              normals), which need the words themselves rather than keep bits. */
 #ifndef FASTDROP_KERNELS_H
 #define FASTDROP_KERNELS_H
 
@@ -40,6 +44,9 @@ typedef void (*fd_fused_f64_fn)(const double *x, double *y, uint64_t *bits, size
 typedef void (*fd_fused_f16_fn)(const uint16_t *x, uint16_t *y, uint64_t *bits, size_t n,
                                 const fd_philox_run *run, float s, int scaled);
 
+typedef void (*fd_words_fn)(uint32_t *out, size_t nblocks, uint64_t first_block, uint32_t k0,
+                            uint32_t k1, uint32_t stream);
+
 typedef struct {
     fd_keep_bits_fn keep_bits;
     fd_apply_f32_fn apply_f32;
@@ -48,6 +55,7 @@ typedef struct {
     fd_fused_f32_fn fused_f32; /* the fused_* may be NULL */
     fd_fused_f64_fn fused_f64;
     fd_fused_f16_fn fused_f16;
+    fd_words_fn words;         /* never NULL */
 } fd_kernels;
 
 extern const fd_kernels fd_kernels_scalar;

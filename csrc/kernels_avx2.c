@@ -190,6 +190,76 @@ FD_AVX2 static void keep_bits_avx2(uint64_t *bits, size_t ngroups, uint64_t bloc
         bits[w] = keep64(&cx, block);
 }
 
+/* ---- raw words (structured kernels) ---- */
+
+/* The words of blocks blk .. blk+7 (h = 0) or blk+8 .. blk+15 (h = 1), stored in order at out
+ * (32 words: out[4j + k] = word k of block j); no carry into the high counter word, which must
+ * be cx->hi. The rounds are keep32's; round 10 gives the four words of 8 blocks in four
+ * vectors (word k of blocks 0..7), transposed to block order with unpacks and lane permutes. */
+FD_AVX2 static inline void words32(const philox_ctx *cx, __m256i P, int h, uint32_t *out)
+{
+    quad a, b;
+    R123(a, P, cx->mj[2 * h]);
+    R123(b, P, cx->mj[2 * h + 1]);
+#pragma GCC unroll 8
+    for (int r = 0; r < 6; r++) {
+        RN(a, cx->rk[2 * r], cx->rk[2 * r + 1]);
+        RN(b, cx->rk[2 * r], cx->rk[2 * r + 1]);
+    }
+    __m256i p0a = _mm256_mul_epu32(a.c0, cx->m0), p1a = _mm256_mul_epu32(a.c2, cx->m1);
+    __m256i p0b = _mm256_mul_epu32(b.c0, cx->m0), p1b = _mm256_mul_epu32(b.c2, cx->m1);
+    /* k0f, k1f carry the compare's sign flip: undo it with flip */
+    __m256i w0 = _mm256_xor_si256(SHUF(p1a, p1b, 0xDD),
+                                  XK(SHUF(a.c1, b.c1, 0x88), _mm256_xor_si256(cx->k0f, cx->flip)));
+    __m256i w2 = _mm256_xor_si256(SHUF(p0a, p0b, 0xDD),
+                                  XK(SHUF(a.c3, b.c3, 0x88), _mm256_xor_si256(cx->k1f, cx->flip)));
+    __m256i w1 = SHUF(p1a, p1b, 0x88), w3 = SHUF(p0a, p0b, 0x88);
+    /* 128-bit lane L of wk: word k of blocks 4L .. 4L+3 */
+    __m256i lo01 = _mm256_unpacklo_epi32(w0, w1), hi01 = _mm256_unpackhi_epi32(w0, w1);
+    __m256i lo23 = _mm256_unpacklo_epi32(w2, w3), hi23 = _mm256_unpackhi_epi32(w2, w3);
+    __m256i bA = _mm256_unpacklo_epi64(lo01, lo23); /* blocks 0 | 4 */
+    __m256i bB = _mm256_unpackhi_epi64(lo01, lo23); /* blocks 1 | 5 */
+    __m256i bC = _mm256_unpacklo_epi64(hi01, hi23); /* blocks 2 | 6 */
+    __m256i bD = _mm256_unpackhi_epi64(hi01, hi23); /* blocks 3 | 7 */
+    _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(bA, bB, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 8), _mm256_permute2x128_si256(bC, bD, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(bA, bB, 0x31));
+    _mm256_storeu_si256((__m256i *)(out + 24), _mm256_permute2x128_si256(bC, bD, 0x31));
+}
+
+FD_AVX2 __attribute__((noinline, cold)) static void words_tail(uint32_t *out, size_t nblocks,
+                                                              uint64_t blk, uint32_t k0,
+                                                              uint32_t k1, uint32_t stream)
+{
+    for (size_t j = 0; j < nblocks; j++) {
+        uint64_t bj = blk + j;
+        uint32_t c[4] = {(uint32_t)bj, (uint32_t)(bj >> 32), stream, 0};
+        fd_philox4x32_10(c, k0, k1);
+        memcpy(out + 4 * j, c, 16);
+    }
+}
+
+FD_AVX2 static void words_avx2(uint32_t *out, size_t nblocks, uint64_t blk, uint32_t k0,
+                               uint32_t k1, uint32_t stream)
+{
+    philox_ctx cx;
+    ctx_init(&cx, k0, k1, stream, 0, (uint32_t)(blk >> 32));
+    size_t j = 0;
+    for (; j + 16 <= nblocks; j += 16, blk += 16, out += 64) {
+        if (__builtin_expect((uint32_t)blk > 0xFFFFFFF0u, 0)) { /* the low word wraps */
+            words_tail(out, 16, blk, k0, k1, stream);
+            continue;
+        }
+        if (__builtin_expect((uint32_t)(blk >> 32) != cx.hi, 0))
+            ctx_segment(&cx, (uint32_t)(blk >> 32));
+        __m256i P = _mm256_set1_epi64x((long long)((uint64_t)FD_PHILOX_M0 * (uint32_t)blk));
+        words32(&cx, P, 0, out);
+        words32(&cx, P, 1, out + 32);
+    }
+    if (j < nblocks)
+        words_tail(out, nblocks - j, blk, k0, k1, stream);
+}
+
 /* ---- apply ---- */
 
 #define BIT(bits, i) (((bits)[(i) >> 6] >> ((i) & 63)) & 1u)
@@ -393,5 +463,5 @@ FD_AVX2 static void fused_f16_avx2(const uint16_t *x, uint16_t *y, uint64_t *bit
 
 const fd_kernels fd_kernels_avx2 = {keep_bits_avx2, apply_f32_avx2, apply_f64_avx2,
                                     apply_f16_avx2, fused_f32_avx2, fused_f64_avx2,
-                                    fused_f16_avx2};
+                                    fused_f16_avx2, words_avx2};
 #endif

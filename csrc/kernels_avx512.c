@@ -218,6 +218,93 @@ FD_AVX512 static void keep_bits_avx512(uint64_t *bits, size_t ngroups, uint64_t 
         bits[w] = keep64(&cx, block);
 }
 
+/* ---- raw words (structured kernels) ---- */
+
+/* Round 10 of a group's two vectors, the 64 words of blocks blk .. blk+15 stored in order
+ * (out[4j + k] = word k of block j): the four word vectors (word k of blocks 0..15) transposed
+ * with unpacks within 128-bit lanes, then a 4x4 transpose of the lanes. */
+FD_AVX512 static inline void final_words(const philox_ctx *cx, oct a, oct b, uint32_t *out)
+{
+    __m512i p0a = _mm512_mul_epu32(a.c0, cx->m0), p1a = _mm512_mul_epu32(a.c2, cx->m1);
+    __m512i p0b = _mm512_mul_epu32(b.c0, cx->m0), p1b = _mm512_mul_epu32(b.c2, cx->m1);
+    __m512i w0 = XOR3(SHUF(p1a, p1b, 0xDD), SHUF(a.c1, b.c1, 0x88), cx->kf0);
+    __m512i w2 = XOR3(SHUF(p0a, p0b, 0xDD), SHUF(a.c3, b.c3, 0x88), cx->kf1);
+    __m512i w1 = SHUF(p1a, p1b, 0x88), w3 = SHUF(p0a, p0b, 0x88);
+    __m512i lo01 = _mm512_unpacklo_epi32(w0, w1), hi01 = _mm512_unpackhi_epi32(w0, w1);
+    __m512i lo23 = _mm512_unpacklo_epi32(w2, w3), hi23 = _mm512_unpackhi_epi32(w2, w3);
+    __m512i bA = _mm512_unpacklo_epi64(lo01, lo23); /* lane L: block 4L */
+    __m512i bB = _mm512_unpackhi_epi64(lo01, lo23); /* 4L + 1 */
+    __m512i bC = _mm512_unpacklo_epi64(hi01, hi23); /* 4L + 2 */
+    __m512i bD = _mm512_unpackhi_epi64(hi01, hi23); /* 4L + 3 */
+    __m512i t0 = _mm512_shuffle_i32x4(bA, bB, 0x44), t1 = _mm512_shuffle_i32x4(bC, bD, 0x44);
+    __m512i t2 = _mm512_shuffle_i32x4(bA, bB, 0xEE), t3 = _mm512_shuffle_i32x4(bC, bD, 0xEE);
+    _mm512_storeu_si512((void *)out, _mm512_shuffle_i32x4(t0, t1, 0x88));
+    _mm512_storeu_si512((void *)(out + 16), _mm512_shuffle_i32x4(t0, t1, 0xDD));
+    _mm512_storeu_si512((void *)(out + 32), _mm512_shuffle_i32x4(t2, t3, 0x88));
+    _mm512_storeu_si512((void *)(out + 48), _mm512_shuffle_i32x4(t2, t3, 0xDD));
+}
+
+FD_AVX512 __attribute__((noinline, cold)) static void words_tail(uint32_t *out, size_t nblocks,
+                                                                uint64_t blk, uint32_t k0,
+                                                                uint32_t k1, uint32_t stream)
+{
+    for (size_t j = 0; j < nblocks; j++) {
+        uint64_t bj = blk + j;
+        uint32_t c[4] = {(uint32_t)bj, (uint32_t)(bj >> 32), stream, 0};
+        fd_philox4x32_10(c, k0, k1);
+        memcpy(out + 4 * j, c, 16);
+    }
+}
+
+FD_AVX512 static void words_avx512(uint32_t *out, size_t nblocks, uint64_t blk, uint32_t k0,
+                                   uint32_t k1, uint32_t stream)
+{
+    philox_ctx ctx, *cx = &ctx;
+    ctx_init(cx, k0, k1, stream, 0, (uint32_t)(blk >> 32));
+    size_t j = 0;
+    for (; j + 32 <= nblocks; j += 32, blk += 32, out += 128) {
+        if (__builtin_expect((uint32_t)blk > 0xFFFFFFE0u, 0)) { /* the low word wraps */
+            words_tail(out, 32, blk, k0, k1, stream);
+            continue;
+        }
+        if (__builtin_expect((uint32_t)(blk >> 32) != cx->hi, 0))
+            ctx_segment(cx, (uint32_t)(blk >> 32));
+        __m512i P = _mm512_set1_epi64((long long)((uint64_t)FD_PHILOX_M0 * (uint32_t)blk));
+        __m512i Q = _mm512_add_epi64(P, _mm512_set1_epi64((long long)(16ull * FD_PHILOX_M0)));
+        oct a, b, c, d;
+        R123(a, P, cx->mj[0]);
+        R123(b, P, cx->mj[1]);
+        R123(c, Q, cx->mj[0]);
+        R123(d, Q, cx->mj[1]);
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; r++) {
+            RN(a, cx->rk[2 * r], cx->rk[2 * r + 1]);
+            RN(b, cx->rk[2 * r], cx->rk[2 * r + 1]);
+            RN(c, cx->rk[2 * r], cx->rk[2 * r + 1]);
+            RN(d, cx->rk[2 * r], cx->rk[2 * r + 1]);
+        }
+        final_words(cx, a, b, out);
+        final_words(cx, c, d, out + 64);
+    }
+    if (j + 16 <= nblocks && (uint32_t)blk <= 0xFFFFFFF0u) {
+        if ((uint32_t)(blk >> 32) != cx->hi)
+            ctx_segment(cx, (uint32_t)(blk >> 32));
+        __m512i P = _mm512_set1_epi64((long long)((uint64_t)FD_PHILOX_M0 * (uint32_t)blk));
+        oct a, b;
+        R123(a, P, cx->mj[0]);
+        R123(b, P, cx->mj[1]);
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; r++) {
+            RN(a, cx->rk[2 * r], cx->rk[2 * r + 1]);
+            RN(b, cx->rk[2 * r], cx->rk[2 * r + 1]);
+        }
+        final_words(cx, a, b, out);
+        j += 16, blk += 16, out += 64;
+    }
+    if (j < nblocks)
+        words_tail(out, nblocks - j, blk, k0, k1, stream);
+}
+
 /* ---- apply ---- */
 
 /* Lanes [0, n) of a vector of `width`, for the tail (masked loads never fault). */
@@ -370,5 +457,5 @@ FD_AVX512 static void fused_f16_avx512(const uint16_t *x, uint16_t *y, uint64_t 
 
 const fd_kernels fd_kernels_avx512 = {keep_bits_avx512, apply_f32_avx512, apply_f64_avx512,
                                       apply_f16_avx512, fused_f32_avx512, fused_f64_avx512,
-                                      fused_f16_avx512};
+                                      fused_f16_avx512, words_avx512};
 #endif

@@ -18,6 +18,17 @@ static void keep_bits_scalar(uint64_t *bits, size_t ngroups, uint64_t block, uin
     }
 }
 
+static void words_scalar(uint32_t *out, size_t nblocks, uint64_t first_block, uint32_t k0,
+                         uint32_t k1, uint32_t stream)
+{
+    for (size_t j = 0; j < nblocks; j++) {
+        uint64_t blk = first_block + j;
+        uint32_t c[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), stream, 0};
+        fd_philox4x32_10(c, k0, k1);
+        memcpy(out + 4 * j, c, 16);
+    }
+}
+
 #define BIT(bits, i) (((bits)[(i) >> 6] >> ((i) & 63)) & 1u)
 
 static void apply_f32_scalar(const float *x, float *y, const uint64_t *bits, size_t n, float s,
@@ -42,4 +53,4 @@ static void apply_f16_scalar(const uint16_t *x, uint16_t *y, const uint64_t *bit
 }
 
 const fd_kernels fd_kernels_scalar = {keep_bits_scalar, apply_f32_scalar, apply_f64_scalar,
-                                      apply_f16_scalar};
+                                      apply_f16_scalar, NULL, NULL, NULL, words_scalar};

@@ -250,17 +250,12 @@ static void bmap_bits(const bmap *m, size_t i0, size_t n, uint64_t *bits)
  * Only IEEE +, -, *, /, sqrt on float64 (and exact integer/bit steps), no FMA.
  * ---------------------------------------------------------------------------------------- */
 
-/* Out: 4 words per block for blocks first_block .. first_block + nblocks - 1. The one place to
- * swap in a SIMD word generator. */
-static void fill_words(uint32_t *out, size_t nblocks, uint64_t first_block, uint32_t k0,
-                       uint32_t k1, uint32_t stream)
+/* Out: 4 words per block for blocks first_block .. first_block + nblocks - 1: the kernel
+ * table's word generator (SIMD on the AVX2 / AVX-512 paths; the same bits on every path). */
+static void fill_words(const fd_kernels *k, uint32_t *out, size_t nblocks, uint64_t first_block,
+                       uint32_t k0, uint32_t k1, uint32_t stream)
 {
-    for (size_t j = 0; j < nblocks; j++) {
-        uint64_t blk = first_block + j;
-        uint32_t c[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), stream, 0};
-        fd_philox4x32_10(c, k0, k1);
-        memcpy(out + 4 * j, c, 16);
-    }
+    k->words(out, nblocks, first_block, k0, k1, stream);
 }
 
 #define LN2_HI 0x1.62e42fee00000p-1
@@ -369,13 +364,14 @@ static void normals(const uint32_t *w, size_t npairs, double *z, int wide)
 }
 
 /* z[i] = normal of global element g0 + i, i < n <= TILE. */
-static void tile_normals(double *z, size_t n, uint64_t g0, uint64_t seed, int wide)
+static void tile_normals(const fd_kernels *k, double *z, size_t n, uint64_t g0, uint64_t seed,
+                         int wide)
 {
     uint32_t words[4 * (TILE / 4 + 2)];
     double zz[TILE + 8];
     uint64_t b0 = g0 >> 2;
     size_t nb = (size_t)(((g0 + n - 1) >> 2) - b0 + 1);
-    fill_words(words, nb, b0, (uint32_t)seed, (uint32_t)(seed >> 32), FD_STREAM_GAUSSIAN);
+    fill_words(k, words, nb, b0, (uint32_t)seed, (uint32_t)(seed >> 32), FD_STREAM_GAUSSIAN);
     normals(words, 2 * nb, zz, wide);
     memcpy(z, zz + (g0 & 3), n * sizeof(double));
 }
@@ -383,6 +379,7 @@ static void tile_normals(double *z, size_t n, uint64_t g0, uint64_t seed, int wi
 void fd_gaussian_normals(double *z, size_t n, uint64_t seed, uint64_t offset, int nthreads)
 {
     int wide = wide_isa();
+    const fd_kernels *k = fd_kernels_current();
     size_t nchunks = (n + CHUNK - 1) / CHUNK;
     if (nthreads < 1 || n < fd_parallel_threshold())
         nthreads = 1;
@@ -394,7 +391,7 @@ void fd_gaussian_normals(double *z, size_t n, uint64_t seed, uint64_t offset, in
     for (size_t c = 0; c < nchunks; c++) {
         size_t lo = c * CHUNK, hi = lo + CHUNK < n ? lo + CHUNK : n;
         for (size_t i = lo; i < hi; i += TILE)
-            tile_normals(z + i, hi - i < TILE ? hi - i : TILE, offset + i, seed, wide);
+            tile_normals(k, z + i, hi - i < TILE ? hi - i : TILE, offset + i, seed, wide);
     }
 }
 
@@ -517,7 +514,7 @@ static void run_tile(const sjob *j, size_t i0, size_t n, char *xbuf, char *ybuf)
     uint64_t bits[TWORDS + 2];
     double z[TILE];
     if (op->op == FD_OP_NOISE)
-        tile_normals(z, n, op->offset + i0, op->seed, j->wide);
+        tile_normals(j->k, z, n, op->offset + i0, op->seed, j->wide);
     else
         tile_keep(j, i0, n, bits);
     const char *xp;

@@ -55,6 +55,47 @@ def _run(x, y, n, mask_in, mask_out, seed, offset, p, scaled, stream=STREAM_DROP
     )
 
 
+def _window(window, shape, offset):
+    """Validate ``window=(global_shape, origin)`` for a block of `shape`; returns the tuples
+    and checks ``offset + prod(global_shape) <= 2**64``."""
+    if not isinstance(window, (tuple, list)) or len(window) != 2:
+        raise TypeError("window must be a pair (global_shape, origin)")
+    gshape = V.shape(window[0], "window global_shape")
+    origin = V.shape(window[1], "window origin")
+    if len(gshape) != len(shape) or len(origin) != len(shape):
+        raise ValueError(
+            f"window: global_shape {gshape} and origin {origin} need one entry per dimension "
+            f"of the block {tuple(shape)}"
+        )
+    for d, (o, n, g) in enumerate(zip(origin, shape, gshape)):
+        if o + n > g:
+            raise ValueError(
+                f"window: the block {tuple(shape)} at origin {origin} does not fit in "
+                f"global_shape {gshape} (axis {d}: {o} + {n} > {g})"
+            )
+    if len(shape) > 64:
+        raise ValueError("window: at most 64 dimensions")
+    V.offset(offset, int(np.prod(gshape, dtype=object)) if gshape else 1)
+    return tuple(shape), gshape, origin
+
+
+def _window_seed(seed, rng):
+    if seed is None or rng is not None:
+        raise ValueError("window= needs an explicit seed= (and offset=): every block of the "
+                         "global array must use the same (seed, offset)")
+
+
+def _run_window(x, y, win, mask_in, mask_out, seed, offset, p, scaled, stream=STREAM_DROPOUT):
+    lshape, gshape, origin = win
+    if 0 in lshape:
+        return
+    _core.masked_scale_window(
+        x, y, lshape, gshape, origin, mask_in, mask_out, seed or 0, offset or 0, stream,
+        _threshold(p), p == 1.0, scaled, _inverted_scale(p) if scaled else 1.0,
+        get_num_threads(),
+    )
+
+
 def _ones_mask(n):
     mask = np.full((n + 7) // 8, 0xFF, np.uint8)
     if n % 8:
@@ -63,7 +104,7 @@ def _ones_mask(n):
 
 
 def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inverted",
-            out=None, return_mask=False, broadcast_axes=None, noise_shape=None):
+            out=None, return_mask=False, broadcast_axes=None, noise_shape=None, window=None):
     """Dropout: zero each element with probability ``p``, in one fused pass.
 
     Parameters
@@ -114,6 +155,8 @@ def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inv
     Dropped elements are ``+0.0`` even where ``x`` is NaN or inf (select semantics).
     """
     if broadcast_axes is not None or noise_shape is not None:
+        if window is not None:
+            raise ValueError("window= is not supported with broadcast_axes / noise_shape yet")
         from fastdrop._structured import _dropout_broadcast
 
         return _dropout_broadcast(x, p, seed=seed, offset=offset, rng=rng, training=training,
@@ -126,10 +169,17 @@ def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inv
     return_mask = V.boolean(return_mask, "return_mask")
     out = V.out_array(out, x)
     n = x.size
+    win = None
+    if window is not None:
+        if training:
+            _window_seed(seed, rng)
+        win = _window(window, x.shape, offset)
     seed, offset = _source(seed, offset, rng, n, training)
     y = out if out is not None else np.empty(x.shape, x.dtype)
     mask = np.empty((n + 7) // 8, np.uint8) if return_mask else None
-    if training:
+    if training and win is not None:
+        _run_window(x, y, win, None, mask, seed, offset, p, mode == "inverted")
+    elif training:
         _run(x, y, n, None, mask, seed, offset, p, mode == "inverted")
     else:
         if mode == "inverted":
@@ -145,26 +195,35 @@ def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inv
     return (y, mask) if return_mask else y
 
 
-def dropout_mask(shape, p, *, seed=None, offset=0, rng=None, packed=True):
+def dropout_mask(shape, p, *, seed=None, offset=0, rng=None, packed=True, window=None):
     """The keep mask that :func:`dropout` with the same arguments applies.
 
     Returns the packed mask (uint8, ``ceil(size / 8)`` bytes, little bit order) or, with
-    ``packed=False``, a boolean array of ``shape`` (True = kept).
+    ``packed=False``, a boolean array of ``shape`` (True = kept). ``window=(global_shape,
+    origin)``: the mask of the block of ``shape`` at ``origin`` of the global array (see
+    :func:`dropout`), packed in the block's own C order.
     """
     shape = V.shape(shape)
     p = V.probability(p)
     packed = V.boolean(packed, "packed")
     n = int(np.prod(shape, dtype=object)) if shape else 1
+    win = None
+    if window is not None:
+        _window_seed(seed, rng)
+        win = _window(window, shape, offset)
     seed, offset = _source(seed, offset, rng, n)
     mask = np.empty((n + 7) // 8, np.uint8)
-    _run(None, None, n, None, mask, seed, offset, p, False)
+    if win is not None:
+        _run_window(None, None, win, None, mask, seed, offset, p, False)
+    else:
+        _run(None, None, n, None, mask, seed, offset, p, False)
     if packed:
         return mask
     return np.unpackbits(mask, count=n, bitorder="little").view(np.bool_).reshape(shape)
 
 
 def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted", out=None,
-                     broadcast_axes=None, noise_shape=None):
+                     broadcast_axes=None, noise_shape=None, window=None):
     """Gradient of :func:`dropout`: ``grad * scale`` where kept, ``+0.0`` where dropped.
 
     Parameters
@@ -184,8 +243,14 @@ def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"
         Same shape and dtype as ``grad``; may be ``grad`` itself.
     broadcast_axes, noise_shape : optional
         As in the forward; ``mask`` is then the packed reduced mask.
+    window : (global_shape, origin), optional
+        As in the forward: ``grad`` is a block of a larger array and the mask is regenerated
+        from its global indices (with ``mask=`` the block's own packed mask decides and the
+        window only gets validated).
     """
     if broadcast_axes is not None or noise_shape is not None:
+        if window is not None:
+            raise ValueError("window= is not supported with broadcast_axes / noise_shape yet")
         from fastdrop._structured import _dropout_backward_broadcast
 
         return _dropout_backward_broadcast(grad, p, mask=mask, seed=seed, offset=offset,
@@ -209,5 +274,10 @@ def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"
     else:
         seed, offset = V.seed(seed), V.offset(offset, n)
     y = out if out is not None else np.empty(grad.shape, grad.dtype)
+    if window is not None:
+        win = _window(window, grad.shape, offset)
+        if mask is None:
+            _run_window(grad, y, win, None, None, seed, offset, p, mode == "inverted")
+            return y
     _run(grad, y, n, mask, None, seed, offset, p, mode == "inverted")
     return y

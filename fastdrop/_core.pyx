@@ -112,3 +112,4 @@ def parallel_threshold():
 
 
 include "_structured.pxi"
+include "_window.pxi"

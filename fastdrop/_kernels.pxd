@@ -72,3 +72,11 @@ cdef extern from "structured.h" nogil:
                           const fd_bernoulli *seeds, uint8_t *mask_out, uint64_t *kept,
                           int nthreads) noexcept
     uint64_t fd_count_bits(const uint8_t *mask, size_t n) noexcept
+
+# Windows into a larger virtual array (csrc/window.c).
+cdef extern from "fastdrop.h" nogil:
+    int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
+                               const Py_ssize_t *lshape, int ndim, const Py_ssize_t *gshape,
+                               const Py_ssize_t *origin, const uint8_t *mask_in,
+                               uint8_t *mask_out, const fd_bernoulli *b, int scaled,
+                               double scale, int nthreads) noexcept

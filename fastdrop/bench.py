@@ -50,6 +50,24 @@ OP_LABELS = {
     "mask": "dropout_mask (packed)",
     "roofline": "roofline (scaled copy)",
 }
+STRUCT_OPS = ("spatial_dropout", "drop_path", "dropblock", "dropblock_shared", "alpha_dropout",
+              "gaussian_dropout")
+OP_LABELS.update({
+    "spatial_dropout": "spatial_dropout (Dropout2d)",
+    "drop_path": "drop_path (per sample)",
+    "dropblock": "dropblock 2-D, block 7",
+    "dropblock_shared": "dropblock 2-D, block 7, share_channels",
+    "alpha_dropout": "alpha_dropout",
+    "gaussian_dropout": "gaussian_dropout",
+})
+STRUCT_SHAPE = (32, 64, 56, 56)        # issue 4's feature-map shape (float32)
+STRUCT_FLAT = 1 << 24                  # issue 4's size for alpha / Gaussian dropout
+QUICK_STRUCT_SHAPE = (2, 8, 28, 28)
+QUICK_STRUCT_FLAT = 1 << 16
+STRUCT_P = 0.1                         # drop probability of the structured ops (issue 4: DropBlock p 0.1)
+DROPBLOCK_SIZE = 7
+STRUCT_TARGETS = {"spatial_dropout": "≥ 0.85", "drop_path": "≥ 0.85", "dropblock": "≥ 0.6",
+                  "dropblock_shared": "≥ 0.6", "alpha_dropout": "≥ 0.7", "gaussian_dropout": "≥ 0.7"}
 DTYPES = ("float32", "float64", "float16")
 DEFAULT_SIZES = (1 << 16, 1 << 20, 1 << 24)
 FULL_EXTRA_SIZES = (1 << 27,)
@@ -377,7 +395,7 @@ def check_mask(mask, n, p, seed, windows):
 
 def _bytes_moved(op, n, itemsize):
     mask_bytes = (n + 7) // 8
-    return {
+    return ({o: 2 * n * itemsize for o in STRUCT_OPS} | {
         "forward": 2 * n * itemsize,
         "backward_regen": 2 * n * itemsize,
         "forward_mask": 2 * n * itemsize + mask_bytes,
@@ -385,7 +403,7 @@ def _bytes_moved(op, n, itemsize):
         "mask": mask_bytes,
         "roofline": 2 * n * itemsize,
         "numpy": 2 * n * itemsize,
-    }[op]
+    })[op]
 
 
 class Run:
@@ -674,6 +692,164 @@ def group_overhead(run, n=4096):
         })
 
 
+# ---------------------------------------------------------------------------------------------
+# structured dropout (issue 4)
+# ---------------------------------------------------------------------------------------------
+_TIMM = None
+
+
+def timm_drop_block():
+    """timm's ``drop_block_2d`` (the function behind ``DropBlock2d``) or None.
+
+    ``import timm`` pulls in torchvision (not needed for DropBlock); when that import fails the
+    module ``timm/layers/drop.py`` is loaded from its file, which needs only torch.
+    """
+    global _TIMM
+    if _TIMM is not None:
+        return _TIMM or None
+    _TIMM = False
+    if _optional("torch") is None:
+        return None
+    fn = version = None
+    try:
+        from timm.layers.drop import drop_block_2d as fn
+        import timm
+        version = timm.__version__
+    except Exception:
+        try:
+            import importlib.util
+            spec = importlib.util.find_spec("timm")
+            if spec is None or not spec.submodule_search_locations:
+                return None
+            root = list(spec.submodule_search_locations)[0]
+            path = os.path.join(root, "layers", "drop.py")
+            mspec = importlib.util.spec_from_file_location("_fastdrop_bench_timm_drop", path)
+            mod = importlib.util.module_from_spec(mspec)
+            mspec.loader.exec_module(mod)
+            fn = mod.drop_block_2d
+            try:
+                vtext = open(os.path.join(root, "version.py"), encoding="utf-8").read()
+                version = re.search(r"__version__\s*=\s*['\"]([^'\"]+)", vtext).group(1)
+            except Exception:
+                version = "?"
+        except Exception:
+            return None
+    _TIMM = {"drop_block_2d": fn, "version": version}
+    return _TIMM
+
+
+def _struct_calls(op, x, y, p, seed):
+    """(fastdrop call writing y, fastdrop call allocating, reference output of the whole array)."""
+    k = DROPBLOCK_SIZE
+    if op == "spatial_dropout":
+        return (lambda: fd.spatial_dropout(x, p, seed=seed, out=y),
+                lambda: reference.spatial_dropout(x, p, seed=seed))
+    if op == "drop_path":
+        return (lambda: fd.drop_path(x, p, seed=seed, out=y),
+                lambda: reference.drop_path(x, p, seed=seed))
+    if op in ("dropblock", "dropblock_shared"):
+        sh = op == "dropblock_shared"
+        return (lambda: fd.dropblock(x, p, k, seed=seed, share_channels=sh, out=y),
+                lambda: reference.dropblock(x, p, k, seed=seed, share_channels=sh))
+    if op == "alpha_dropout":
+        return (lambda: fd.alpha_dropout(x, p, seed=seed, out=y), None)
+    if op == "gaussian_dropout":
+        return (lambda: fd.gaussian_dropout(x, p, seed=seed, out=y), None)
+    raise ValueError(op)
+
+
+def _check_struct(op, x, y, p, seed, threads):
+    """Bitwise check of y against fastdrop.reference: the whole array for the structured maps;
+    element-wise ops (alpha, Gaussian: a window with offset = start is that part of the whole)
+    in windows above FULL_CHECK_MAX."""
+    _, ref = _struct_calls(op, x, y, p, seed)
+    if ref is not None:
+        return _same(y, ref())
+    fn = reference.alpha_dropout if op == "alpha_dropout" else reference.gaussian_dropout
+    xf, yf = x.reshape(-1), y.reshape(-1)
+    for lo, hi in _windows(xf.size, threads):
+        if not _same(yf[lo:hi], fn(xf[lo:hi], p, seed=seed, offset=lo)):
+            return False
+    return True
+
+
+def group_structured(run, isa, ops, threads):
+    """Structured dropout at issue 4's shapes, each against the roofline (interleaved), every
+    output checked bitwise against fastdrop.reference first; timm's DropBlock2d (torch CPU)
+    when importable, both allocating their output."""
+    o = run.opts
+    p, seed = STRUCT_P, SEED
+    shape4, nflat = o.struct_shape, o.struct_flat
+    rng = np.random.default_rng(4)
+    data = {}
+    if any(op not in ("alpha_dropout", "gaussian_dropout") for op in ops):
+        data["map"] = rng.standard_normal(shape4, dtype=np.float32)
+    if any(op in ("alpha_dropout", "gaussian_dropout") for op in ops):
+        data["flat"] = rng.standard_normal(nflat, dtype=np.float32)
+    outs = {k: np.empty_like(v) for k, v in data.items()}
+    which = {op: ("flat" if op in ("alpha_dropout", "gaussian_dropout") else "map") for op in ops}
+    scale = float(reference.scale_for(p, np.float32))
+
+    checks = {}
+    for t in threads:
+        fd.set_num_threads(t)
+        for op in ops:
+            x, y = data[which[op]], outs[which[op]]
+            y.fill(np.nan)
+            _struct_calls(op, x, y, p, seed)[0]()
+            checks[(op, t)] = _check_struct(op, x, y, p, seed, threads)
+        for kind in data:
+            y = outs[kind]
+            y.fill(np.nan)
+            _core.scaled_copy(data[kind].reshape(-1), y.reshape(-1), scale, t)
+            checks[(f"roofline_{kind}", t)] = _same(y, data[kind] * reference.scale_for(p, np.float32))
+
+    timm = run.timm if ("dropblock" in ops or "dropblock_shared" in ops) else None
+    kernels = []
+    for t in threads:
+        for kind in data:
+            xf, yf = data[kind].reshape(-1), outs[kind].reshape(-1)
+            kernels.append(Kernel((f"roofline_{kind}", t), lambda t=t, xf=xf, yf=yf: _core.scaled_copy(xf, yf, scale, t)))
+        for op in ops:
+            x, y = data[which[op]], outs[which[op]]
+            kernels.append(Kernel((op, t), _struct_calls(op, x, y, p, seed)[0], setup=_set_threads(t)))
+        if timm is not None:
+            torch = run.torch
+            xt = torch.from_numpy(data["map"])
+            dbk = timm["drop_block_2d"]
+            for op in ("dropblock", "dropblock_shared"):
+                if op not in ops:
+                    continue
+                sh = op == "dropblock_shared"
+                x = data["map"]
+                kernels.append(Kernel((op + "_alloc", t),
+                                      lambda sh=sh, x=x: fd.dropblock(x, p, DROPBLOCK_SIZE, seed=seed, share_channels=sh),
+                                      setup=_set_threads(t)))
+                kernels.append(Kernel(("timm_" + op, t),
+                                      lambda sh=sh: dbk(xt, p, DROPBLOCK_SIZE, couple_channels=sh),
+                                      _torch_setup(torch, t), runtime="torch"))
+    measure(kernels, o.repeat, o.min_time)
+    med = {k.key: k.median() for k in kernels}
+    st = {k.key: k.stats() for k in kernels}
+
+    for t in threads:
+        for op in ops:
+            kind = which[op]
+            x = data[kind]
+            roof = med[(f"roofline_{kind}", t)]
+            r = _row(op, "float32", x.size, t, isa, med[(op, t)],
+                     check="bitwise-equal" if checks[(op, t)] and checks[(f"roofline_{kind}", t)] else "FAILED")
+            r.update(group="structured", shape=list(x.shape), p=p, roofline_ratio=roof / med[(op, t)],
+                     roofline_seconds=roof)
+            if ("timm_" + op, t) in med:
+                r["timm_seconds"] = med[("timm_" + op, t)]
+                r["alloc_seconds"] = med[(op + "_alloc", t)]
+                r["timm_speedup"] = med[("timm_" + op, t)] / med[(op + "_alloc", t)]
+                r["timm_version"] = timm["version"]
+            r.update(st[(op, t)])
+            run.rows.append(r)
+
+
 def run(opts):
     """Run the profile described by ``opts`` (the parsed command line); return the result dict."""
     saved_threads, saved_isa = _config._num_threads, fd.get_isa()
@@ -681,6 +857,7 @@ def run(opts):
     r = Run(opts)
     r.torch = _optional("torch") if opts.baselines else None
     r.numba = numba_kernels() if opts.baselines else None
+    r.timm = timm_drop_block() if opts.baselines and r.torch is not None else None
     isas = opts.isa or [fd.get_isa()]
     f32_ops = list(opts.ops)
     other_ops = list(opts.ops) if opts.ops_given else ["forward"]
@@ -692,9 +869,11 @@ def run(opts):
                 continue
             for n in opts.sizes:
                 groups.append(("main", isa, dtype, n, ops))
+        if opts.struct_ops:
+            groups.append(("structured", isa))
         if opts.transposed:
             groups.append(("transposed", isa))
-    if opts.baselines:
+    if opts.baselines and opts.ops:
         for n in opts.sizes:
             if n <= opts.baseline_max:
                 groups.append(("baselines", isas[0], n))
@@ -709,6 +888,9 @@ def run(opts):
                 _, _, dtype, n, ops = g
                 r.progress(f"{isa} {dtype} {fmt_size(n)}: {', '.join(ops)} x threads {opts.threads}")
                 group_main(r, isa, dtype, n, opts.threads, ops)
+            elif kind == "structured":
+                r.progress(f"{isa} structured float32: {', '.join(opts.struct_ops)} x threads {opts.threads}")
+                group_structured(r, isa, opts.struct_ops, opts.threads)
             elif kind == "transposed":
                 r.progress(f"{isa} float32 transposed {opts.transposed_shape[0]}x{opts.transposed_shape[1]}")
                 group_transposed(r, isa, opts.transposed_shape, opts.threads)
@@ -737,6 +919,8 @@ def _meta(opts, r):
         vers["torch"] = r.torch.__version__
     if r.numba is not None:
         vers["numba"] = r.numba["module"].__version__
+    if getattr(r, "timm", None) is not None:
+        vers["timm"] = r.timm["version"]
     return {
         "command": opts.command,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -753,6 +937,10 @@ def _meta(opts, r):
         "parallel_threshold": _core.parallel_threshold(),
         "threads": opts.threads,
         "sizes": opts.sizes,
+        "struct_ops": opts.struct_ops,
+        "struct_shape": list(opts.struct_shape),
+        "struct_flat": opts.struct_flat,
+        "struct_p": STRUCT_P,
         "repeat": opts.repeat,
         "stat": opts.stat,
         "p": opts.p,
@@ -789,7 +977,7 @@ def _table(headers, rows, markdown, align=None):
 def _machine_line(meta):
     mhz = f" ~{meta['cpu_mhz'] / 1000:.2f} GHz" if meta.get("cpu_mhz") else ""
     v = meta["versions"]
-    extra = "".join(f", {k} {v[k]}" for k in ("torch", "numba") if k in v)
+    extra = "".join(f", {k} {v[k]}" for k in ("torch", "numba", "timm") if k in v)
     return (f"{meta['cpu']}{mhz}, {meta['cores']} cores ({', '.join(meta['simd_flags']) or 'no AVX'}), "
             f"fastdrop ISA path {'/'.join(meta['isa'])}, OpenMP {'on' if meta['openmp'] else 'off'}; "
             f"fastdrop {v['fastdrop']}, NumPy {v['numpy']}, Python {v['python']}{extra}; {meta['date']}")
@@ -819,9 +1007,21 @@ def render_text(res):
              r["isa"] if r["impl"] != "numpy" else "-",
              _f(r["gelem_s"], ".3f"), _f(r["gb_s"], ".1f"), _f(r["gelem_s_per_core"], ".3f"),
              _f(r["roofline_ratio"]), _f(r["numpy_ratio"], ".1f"), r["check"]]
-            for r in res["rows"]]
+            for r in res["rows"] if r.get("group") != "structured"]
     if rows:
         out += [_table(hdr, rows, False, "lllllllrrrrrl"), ""]
+    srows = [r for r in res["rows"] if r.get("group") == "structured"]
+    if srows:
+        out.append(f"Structured dropout (float32, p = {srows[0]['p']}; roofline = scaled copy of the same "
+                   "array; timm: fastdrop and timm both allocating)")
+        out.append(_table(["op", "shape", "threads", "ISA", "G elem/s", "GB/s", "x roofline", "target",
+                           "x faster than timm", "check"],
+                          [[OP_LABELS.get(r["op"], r["op"]), "x".join(map(str, r["shape"])) if len(r["shape"]) > 1 else fmt_size(r["size"]),
+                            r["threads"], r["isa"], _f(r["gelem_s"], ".3f"), _f(r["gb_s"], ".1f"),
+                            _f(r["roofline_ratio"]), STRUCT_TARGETS.get(r["op"], ""),
+                            _f(r.get("timm_speedup"), ".1f"), r["check"]] for r in srows],
+                          False, "llrlrrrlrl"))
+        out.append("")
     if res["baselines"]:
         out.append("Comparisons: float32 forward, every implementation allocating its output")
         out.append(_table(["implementation", "size", "threads", "G elem/s", "G elem/s/core",
@@ -927,13 +1127,19 @@ def render_markdown(res):
     if _busy_note(meta):
         out += [f"*{_busy_note(meta)}.*", ""]
     hdr = ["measure", "size", f"{t1} thread" + ("s" if t1 > 1 else ""), f"{tn} threads", "target (issue 3)"]
-    out.append(_table(hdr, headline(res), True, "llrrl"))
+    hl = headline(res)
+    if hl:
+        out.append(_table(hdr, hl, True, "llrrl"))
+    smd = render_structured_markdown(res, header=False)
+    if smd:
+        out += ["", f"Structured dropout (issue 4; float32, p = {STRUCT_P}; "
+                    "also shown under \"Structured dropout\" above):", "", smd]
     if res["overhead"]:
         out += ["", "Per-call cost of one 4096-element float32 dropout (Python call and kernel; "
                     "target ≤ 4 µs):", ""]
         out.append(_table(["call", "µs per call"],
                           [[o["label"], _f(o["us_per_call"], ".2f")] for o in res["overhead"]], True, "lr"))
-    fwd = [r for r in res["rows"] if r["dtype"] in ("float32", "-") and r.get("group") != "transposed"
+    fwd = [r for r in res["rows"] if r["dtype"] in ("float32", "-") and r.get("group") is None
            and r["impl"] in ("fastdrop", "roofline")]
     if fwd:
         out += ["", "<details><summary>All float32 rows (G elem/s per core, ratio to the roofline)</summary>", ""]
@@ -946,10 +1152,70 @@ def render_markdown(res):
     return "\n".join(out)
 
 
+def _shape_text(r):
+    return "×".join(map(str, r["shape"])) if len(r.get("shape", ())) > 1 else fmt_size(r["size"])
+
+
+def render_structured_markdown(res, header=True):
+    """The structured-dropout table (issue 4): ratio to the roofline per op, 1 and max threads,
+    and DropBlock against timm; empty string when the run had no structured ops."""
+    srows = [r for r in res["rows"] if r.get("group") == "structured"]
+    if not srows:
+        return ""
+    meta = res["meta"]
+    th = sorted({r["threads"] for r in srows})
+    t1, tn = th[0], th[-1]
+    get = lambda op, t: next((r for r in srows if r["op"] == op and r["threads"] == t), None)
+    val = lambda r, key, spec: "—" if r is None or r["check"] != "bitwise-equal" or r.get(key) is None else f"{r[key]:{spec}}x"
+    hdr = ["operation (float32)", "shape", f"{t1} thread" + ("s" if t1 > 1 else "")]
+    if tn != t1:
+        hdr.append(f"{tn} threads")
+    hdr.append("target (issue 4)")
+    rows = []
+    ops = [op for op in STRUCT_OPS if any(r["op"] == op for r in srows)]
+    for op in ops:
+        a, b = get(op, t1), get(op, tn)
+        ref = a or b
+        row = [f"{OP_LABELS[op]} ÷ roofline", _shape_text(ref), val(a, "roofline_ratio", ".2f")]
+        if tn != t1:
+            row.append(val(b, "roofline_ratio", ".2f"))
+        rows.append(row + [STRUCT_TARGETS.get(op, "")])
+    for op in ops:
+        a, b = get(op, t1), get(op, tn)
+        if (a or b) and (a or b).get("timm_speedup") is not None:
+            ref = a or b
+            row = [f"{OP_LABELS[op]} vs timm {ref['timm_version']} `drop_block_2d`"
+                   f"{' (couple_channels)' if op == 'dropblock_shared' else ' (couple_channels=False)'}, × faster, both allocating",
+                   _shape_text(ref), val(a, "timm_speedup", ".1f")]
+            if tn != t1:
+                row.append(val(b, "timm_speedup", ".1f"))
+            rows.append(row + ["≥ 2"])
+    table = _table(hdr, rows, True, "ll" + "r" * (len(hdr) - 3) + "l")
+    if not header:
+        return table
+    out = [f"Command: `{meta['command']}`; p = {srows[0]['p']}, {meta.get('stat', 'median')} of {meta['repeat']} "
+           f"interleaved repetitions, each op timed with its roofline (a scaled copy of the same array) "
+           f"in the same run; every output checked bitwise against `fastdrop.reference`; "
+           f"{meta['cpu']}, {meta['cores']} cores, ISA path {'/'.join(meta['isa'])}, {meta['date']}.", ""]
+    if _busy_note(meta):
+        out += [f"*{_busy_note(meta)}.*", ""]
+    out.append(table)
+    return "\n".join(out)
+
+
 BEGIN, END = "<!-- fastdrop.bench:begin -->", "<!-- fastdrop.bench:end -->"
+SBEGIN, SEND = "<!-- fastdrop.bench:structured:begin -->", "<!-- fastdrop.bench:structured:end -->"
 
 
-def update_readme(path, block):
+def _replace_between(text, begin, end, block):
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return head + begin + "\n" + block + "\n" + end + tail
+
+
+def update_readme(path, block, structured=None):
+    """Replace the table between the fastdrop.bench markers; with ``structured`` (non-empty)
+    also the one between the structured markers, where the file has them."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -957,10 +1223,11 @@ def update_readme(path, block):
         raise SystemExit(f"--update-readme: cannot read {path}: {exc.strerror}")
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{path}: no {BEGIN} ... {END} markers to replace between")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+    text = _replace_between(text, BEGIN, END, block)
+    if structured and SBEGIN in text and SEND in text:
+        text = _replace_between(text, SBEGIN, SEND, structured)
     with open(path, "w", encoding="utf-8") as f:
-        f.write(head + BEGIN + "\n" + block + "\n" + END + tail)
+        f.write(text)
 
 
 def plot(res, path):
@@ -969,7 +1236,7 @@ def plot(res, path):
     import matplotlib.pyplot as plt
 
     rows = [r for r in res["rows"] if r["dtype"] in ("float32", "-") and r["layout"] == "C"
-            and r["impl"] in ("fastdrop", "roofline") and r.get("group") != "transposed"]
+            and r["impl"] in ("fastdrop", "roofline") and r.get("group") is None]
     threads = sorted({r["threads"] for r in rows})
     sizes = sorted({r["size"] for r in rows})
     ops = [op for op in ("roofline",) + OPS if any((r["op"] == op) for r in rows)]
@@ -1023,9 +1290,11 @@ def build_parser():
     ap.add_argument("--full", action="store_true", help="add 2^27 to the default sizes")
     ap.add_argument("--threads", type=_csv("thread count", conv=_threads_item),
                     help="thread counts, e.g. 1,2 or 1,max (default: 1 and max)")
-    ap.add_argument("--ops", type=_csv("op", OPS),
+    ap.add_argument("--ops", type=_csv("op", OPS + STRUCT_OPS),
                     help=f"operations (default all): {', '.join(OPS)}; float64/float16 run "
-                         "forward only unless --ops is given")
+                         "forward only unless --ops is given; structured dropout (float32, "
+                         f"p = {STRUCT_P}, issue 4's shapes: {'x'.join(map(str, STRUCT_SHAPE))} and "
+                         f"2^24; --quick: small ones): {', '.join(STRUCT_OPS)}")
     ap.add_argument("--dtypes", type=_csv("dtype", DTYPES), default=list(DTYPES),
                     help="dtypes (default float32,float64,float16)")
     ap.add_argument("--isa", type=_csv("isa", _config.ISAS),
@@ -1061,7 +1330,11 @@ def _resolve(opts, argv):
         opts.threads = sorted({1, _max_threads()})
     opts.threads = list(dict.fromkeys(opts.threads))
     opts.ops_given = opts.ops is not None
-    opts.ops = opts.ops or list(OPS)
+    given = opts.ops
+    opts.ops = [op for op in given if op in OPS] if given else list(OPS)
+    opts.struct_ops = [op for op in given if op in STRUCT_OPS] if given else list(STRUCT_OPS)
+    opts.struct_shape = QUICK_STRUCT_SHAPE if opts.quick else STRUCT_SHAPE
+    opts.struct_flat = QUICK_STRUCT_FLAT if opts.quick else STRUCT_FLAT
     if opts.repeat is None:
         opts.repeat = 3 if opts.quick else 11
     if opts.repeat < 1:
@@ -1102,7 +1375,7 @@ def main(argv=None):
         plot(res, opts.plot)
     md = render_markdown(res)
     if opts.update_readme:
-        update_readme(opts.update_readme, md)
+        update_readme(opts.update_readme, md, render_structured_markdown(res))
     print(md if opts.markdown else render_text(res))
     failed = [r for r in res["rows"] + res["baselines"] + res["overhead"] if r["check"] == "FAILED"]
     if failed:

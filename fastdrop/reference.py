@@ -363,7 +363,8 @@ def _packed(keep):
     return np.packbits(keep.ravel(), bitorder="little")
 
 
-def dropout(x, p=0.5, *, seed, offset=0, training=True, mode="inverted", return_mask=False):
+def dropout(x, p=0.5, *, seed, offset=0, training=True, mode="inverted", return_mask=False,
+            window=None):
     """Reference dropout forward pass.
 
     Parameters
@@ -420,7 +421,7 @@ def dropout(x, p=0.5, *, seed, offset=0, training=True, mode="inverted", return_
             return y, _packed(np.ones(n, dtype=bool))
         return y
 
-    keep = keep_mask(x.shape, p, seed, offset=offset, stream=_STREAM_DROPOUT)
+    keep = _keep_maybe_window(x.shape, p, seed, offset, window)
     if mode == "inverted":
         y = _scaled_select(keep, x, scale_for(p, x.dtype))
     else:
@@ -430,7 +431,7 @@ def dropout(x, p=0.5, *, seed, offset=0, training=True, mode="inverted", return_
     return y
 
 
-def dropout_mask(shape, p, *, seed, offset=0, packed=True):
+def dropout_mask(shape, p, *, seed, offset=0, packed=True, window=None):
     """Return the dropout keep mask (stream 0).
 
     Parameters
@@ -452,11 +453,11 @@ def dropout_mask(shape, p, *, seed, offset=0, packed=True):
         ``np.packbits(keep.ravel(), bitorder="little")`` (uint8, ``ceil(n/8)``
         bytes) if `packed`, else the bool keep array of shape `shape`.
     """
-    keep = keep_mask(shape, p, seed, offset=offset, stream=_STREAM_DROPOUT)
+    keep = _keep_maybe_window(_as_shape(shape), p, seed, offset, window)
     return _packed(keep) if packed else keep
 
 
-def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"):
+def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted", window=None):
     """Reference dropout backward pass.
 
     Parameters
@@ -497,7 +498,7 @@ def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"
     else:
         if seed is None:
             raise ValueError("either mask or seed must be given")
-        keep = keep_mask(grad.shape, p, seed, offset=offset, stream=_STREAM_DROPOUT)
+        keep = _keep_maybe_window(grad.shape, p, seed, offset, window)
 
     if mode == "inverted":
         return _scaled_select(keep, grad, scale_for(p, grad.dtype))
@@ -1088,3 +1089,67 @@ def dropblock_backward(grad, p, block_size, *, mask=None, seed=None, offset=0,
                               data_format=data_format, valid_only=valid_only,
                               share_channels=share_channels)
     return _scaled_select(keep, grad, _dropblock_scale(keep, p, scale, grad.dtype))
+
+
+# ==========================================================================
+# Windows: a block of a larger virtual array (fastdrop.dask, window=)
+# ==========================================================================
+__all__ += ["window_indices", "random_words_at", "keep_mask_window"]
+
+
+def window_indices(shape, global_shape, origin):
+    """Global C-order flat indices (uint64, shape `shape`) of the block of `shape` at `origin`
+    of a virtual array of `global_shape`: ``ravel(origin + j, global_shape)`` for each local
+    multi-index ``j``."""
+    shape, gshape, origin = _as_shape(shape), _as_shape(global_shape), _as_shape(origin)
+    if not len(shape) == len(gshape) == len(origin):
+        raise ValueError("shape, global_shape and origin need one entry per dimension")
+    if any(o < 0 or o + n > g for o, n, g in zip(origin, shape, gshape)):
+        raise ValueError(f"block {shape} at {origin} does not fit in {gshape}")
+    g = np.zeros(shape, dtype=np.uint64)
+    stride = 1
+    for d in range(len(shape) - 1, -1, -1):
+        ax = np.arange(origin[d], origin[d] + shape[d], dtype=np.uint64) * np.uint64(stride)
+        g += ax.reshape((-1,) + (1,) * (len(shape) - 1 - d))
+        stride *= gshape[d]
+    return g
+
+
+def random_words_at(g, seed, stream=0):
+    """The contract words of arbitrary global indices `g` (uint64 array, any shape): word
+    ``g mod 4`` of the Philox block with counter ``((g div 4) mod 2**32, (g div 4) >> 32,
+    stream, 0)``."""
+    g = np.asarray(g, dtype=np.uint64)
+    seed = _check_seed(seed)
+    blocks = g >> np.uint64(2)
+    counter = np.empty(g.shape + (4,), dtype=np.uint32)
+    counter[..., 0] = blocks & _MASK32
+    counter[..., 1] = blocks >> _SHIFT32
+    counter[..., 2] = stream
+    counter[..., 3] = 0
+    key = np.array([seed % _TWO32, seed >> 32], dtype=np.uint32)
+    words = philox4x32_10(counter, key)
+    return np.take_along_axis(words, (g & np.uint64(3)).astype(np.intp)[..., None], -1)[..., 0]
+
+
+def keep_mask_window(shape, p, seed, offset=0, *, global_shape, origin, stream=0):
+    """The keep mask of the block of `shape` at `origin` of a virtual array of
+    `global_shape`: element j uses global index ``offset + ravel(origin + j, global_shape)``.
+    Equal to ``keep_mask(global_shape, p, seed, offset)[block]``."""
+    shape = _as_shape(shape)
+    p = _check_p(p)
+    gsize = _size(_as_shape(global_shape))
+    _check_offset(offset, gsize)
+    g = window_indices(shape, global_shape, origin)
+    if p == 1.0:
+        return np.zeros(shape, dtype=bool)
+    words = random_words_at(g + np.uint64(offset), seed, stream)
+    return words >= np.uint32(threshold(p))
+
+
+def _keep_maybe_window(shape, p, seed, offset, window):
+    if window is None:
+        return keep_mask(shape, p, seed, offset=offset, stream=_STREAM_DROPOUT)
+    gshape, origin = window
+    return keep_mask_window(shape, p, seed, offset, global_shape=gshape, origin=origin,
+                            stream=_STREAM_DROPOUT)

@@ -4,8 +4,10 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import fastdrop as fd
 from fastdrop import bench
 
 ROW_FIELDS = {"op", "impl", "dtype", "layout", "size", "threads", "threads_used", "isa", "seconds",
@@ -30,8 +32,11 @@ def test_quick_json_fields(quick):
     for row in res["rows"]:
         assert ROW_FIELDS <= set(row), row
         assert row["seconds"] > 0 and row["gelem_s"] > 0
-    ops = {r["op"] for r in res["rows"] if r["impl"] == "fastdrop"}
+    ops = {r["op"] for r in res["rows"] if r["impl"] == "fastdrop" and r.get("group") != "structured"}
     assert ops == set(bench.OPS)
+    struct = {r["op"] for r in res["rows"] if r.get("group") == "structured"}
+    assert struct == set(bench.STRUCT_OPS)  # --quick runs them at small shapes
+    assert "Structured dropout" in proc.stdout
     assert {r["dtype"] for r in res["rows"]} >= {"float32", "float64", "float16"}
     assert {r["impl"] for r in res["rows"]} >= {"fastdrop", "roofline", "numpy"}
     assert any(r.get("layout") == "T" for r in res["rows"])  # the transposed case ran
@@ -51,21 +56,60 @@ def test_quick_every_output_check_passed(quick):
             assert row["roofline_ratio"] > 0
 
 
+def test_quick_structured_rows(quick):
+    _, res, _ = quick
+    rows = [r for r in res["rows"] if r.get("group") == "structured"]
+    db = [r for r in rows if r["op"] == "dropblock"]
+    assert db and all(r["check"] == "bitwise-equal" for r in db)
+    assert db[0]["shape"] == list(bench.QUICK_STRUCT_SHAPE) and db[0]["p"] == bench.STRUCT_P
+    for r in rows:
+        assert r["check"] == "bitwise-equal", r
+        assert r["roofline_ratio"] > 0 and r["roofline_seconds"] > 0
+    assert {r["threads"] for r in rows} == set(res["meta"]["threads"])
+
+
+def test_structured_op_alone(tmp_path):
+    """--ops with one structured op runs only that op (no element-wise groups, no comparisons)."""
+    out = tmp_path / "s.json"
+    assert bench.main(["--quick", "--quiet", "--ops", "dropblock", "--threads", "1",
+                       "--no-transposed", "--no-overhead", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [(r["op"], r["check"]) for r in res["rows"]] == [("dropblock", "bitwise-equal")]
+    assert not res["baselines"]
+
+
+def test_structured_check_catches_wrong_output():
+    x = np.random.default_rng(0).standard_normal(bench.QUICK_STRUCT_SHAPE, dtype=np.float32)
+    y = fd.dropblock(x, bench.STRUCT_P, bench.DROPBLOCK_SIZE, seed=bench.SEED)
+    assert bench._check_struct("dropblock", x, y, bench.STRUCT_P, bench.SEED, [1])
+    y.reshape(-1)[5] = np.nextafter(y.reshape(-1)[5], np.float32(np.inf))
+    assert not bench._check_struct("dropblock", x, y, bench.STRUCT_P, bench.SEED, [1])
+    z = np.random.default_rng(1).standard_normal(1 << 12, dtype=np.float32)
+    g = fd.gaussian_dropout(z, bench.STRUCT_P, seed=bench.SEED)
+    assert bench._check_struct("gaussian_dropout", z, g, bench.STRUCT_P, bench.SEED, [1])
+    assert not bench._check_struct("gaussian_dropout", z, g * np.float32(1.0000001), bench.STRUCT_P,
+                                   bench.SEED, [1])
+
+
 def test_markdown_from_saved_json(quick, capsys):
     path, res, _ = quick
     assert bench.main(["--load", str(path), "--markdown"]) == 0
     md = capsys.readouterr().out
     assert "| measure | size |" in md and res["meta"]["cpu"] in md
     assert "python -m fastdrop.bench --quick" in md
+    assert "| operation (float32) | shape |" in md and "dropblock 2-D, block 7" in md
 
 
 def test_update_readme(quick, tmp_path, capsys):
     path, _, _ = quick
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{bench.BEGIN}\nold\n{bench.END}\n\ntail\n")
+    readme.write_text(f"# x\n\n{bench.SBEGIN}\nstale\n{bench.SEND}\n\n{bench.BEGIN}\nold\n{bench.END}\n\ntail\n")
     assert bench.main(["--load", str(path), "--update-readme", str(readme)]) == 0
     text = readme.read_text()
     assert "old" not in text and "| measure | size |" in text and text.endswith("tail\n")
+    assert "stale" not in text
+    head = text.split(bench.SEND)[0]
+    assert "| operation (float32) | shape |" in head and "Command: `python -m fastdrop.bench --quick" in head
 
 
 def test_plot(quick, tmp_path):

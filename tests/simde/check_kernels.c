@@ -1,7 +1,7 @@
 /* Bit-for-bit check of one SIMD kernel table (FD_CHECK_KERNELS: fd_kernels_avx512 by default,
  * built against SIMDe by run.sh or natively; or fd_kernels_avx2) against the portable scalar
  * kernels (csrc/kernels_scalar.c), which the Python tests pin to fastdrop.reference. Covers
- * keep_bits, apply_* and fused_* on many sizes (n not a multiple of 16 or 64), run offsets
+ * keep_bits, apply_*, fused_* and words on many sizes (n not a multiple of 16 or 64), run offsets
  * r = 0..3, thresholds, keys, streams, special values (NaN, inf, subnormal, -0), in-place calls
  * and Philox block counters crossing 2^32 (carry into the high counter word). Exit status 1 on
  * a mismatch. */
@@ -229,6 +229,28 @@ static void check_fused(void)
     }
 }
 
+/* words: raw Philox words, 4 per block, any block count (tails of 1..31 blocks) and counter,
+ * including runs that cross 2^32; a guard word past the end must stay untouched. */
+static void check_words(void)
+{
+    for (int i = 0; i < 3000; i++) {
+        size_t nb = i < 100 ? (size_t)i : (size_t)(rnd() % (i % 5 == 0 ? 2100 : 140));
+        uint64_t block = pick_block(i);
+        uint32_t k0 = (uint32_t)rnd(), k1 = (uint32_t)rnd();
+        uint32_t stream = i % 3 == 0 ? 2u : (uint32_t)rnd();
+        if (i % 7 == 0)
+            k0 = k1 = 0;
+        uint32_t *a = malloc(4 * (4 * nb + 1)), *b = malloc(4 * (4 * nb + 1));
+        a[4 * nb] = b[4 * nb] = 0xDEADBEEFu;
+        K->words(a, nb, block, k0, k1, stream);
+        S->words(b, nb, block, k0, k1, stream);
+        nchecks++;
+        if (memcmp(a, b, 4 * (4 * nb + 1)) || a[4 * nb] != 0xDEADBEEFu)
+            fail("words", "nblocks=%llu block=%#llx stream=%#llx k0=%#llx", nb, block, stream, k0);
+        free(a), free(b);
+    }
+}
+
 int main(void)
 {
     K = &FD_CHECK_KERNELS;
@@ -236,6 +258,7 @@ int main(void)
     check_keep_bits();
     check_apply();
     check_fused();
+    check_words();
     if (nfail) {
         printf("FAILED: %ld of %ld checks of %s differ from the scalar path\n", nfail, nchecks,
                FD_STR(FD_CHECK_KERNELS));

@@ -1,0 +1,220 @@
+/* fd_masked_scale_window: fd_masked_scale on a block (window) of a larger virtual array.
+ *
+ * The array being processed is the block at `origin` of a virtual C-order array of shape
+ * `gshape`; its element with local multi-index j has global index
+ *     g = offset + ravel(origin + j, gshape)
+ * (docs/contract.md, "Windows"). Trailing dimensions along which the block spans the whole
+ * global extent are contiguous in the global index, so they are merged; each remaining "row"
+ * of the block (the last non-full dimension and everything after it) is then one contiguous run
+ * of global indices and is handed to fd_masked_scale with b.offset = offset + G(row start).
+ *
+ * Packed mask: local C order, ceil(n / 8) bytes. A row whose first local element is not a
+ * multiple of 8 has its bits drawn into a per-thread buffer and shifted into place. Rows are
+ * split between threads in units of 8 rows, so every thread's range starts at a byte-aligned
+ * bit and no two threads ever write the same mask byte. The bits never depend on the thread
+ * count: each element's bit is a function of its global index only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fastdrop.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define MAXDIM 64
+
+typedef struct {
+    fd_dtype dtype;
+    const fd_view *x, *y;
+    int r;                     /* rows are indexed by local dims [0, r) */
+    int ndim;
+    const ptrdiff_t *lshape;
+    size_t L;                  /* elements per row */
+    uint64_t gstride[MAXDIM];  /* global C-order strides (elements), mod 2^64 */
+    uint64_t base;             /* offset + sum(origin * gstride) */
+    uint8_t *mask_out;
+    const fd_bernoulli *b;
+    int scaled;
+    double scale;
+} wjob_t;
+
+/* OR the n bits src[0..n) (bit 0 of src[0] first) into dst at bit position pos.
+ * The destination bytes beyond the first must be zero. Unused high bits of src are ignored. */
+static void bits_or(uint8_t *dst, size_t pos, const uint8_t *src, size_t n)
+{
+    if (!n)
+        return;
+    size_t nb = (n + 7) / 8;
+    unsigned s = (unsigned)(pos & 7);
+    uint8_t *d = dst + pos / 8;
+    unsigned tail = (unsigned)(n & 7);
+    if (s == 0) {
+        memcpy(d, src, nb);
+        if (tail)
+            d[nb - 1] &= (uint8_t)((1u << tail) - 1);
+        return;
+    }
+    size_t last = (pos + n - 1) / 8 - pos / 8; /* index of the last destination byte */
+    for (size_t k = 0; k < nb; k++) {
+        uint8_t v = src[k];
+        if (k == nb - 1 && tail)
+            v &= (uint8_t)((1u << tail) - 1);
+        d[k] |= (uint8_t)(v << s);
+        if (k + 1 <= last)
+            d[k + 1] |= (uint8_t)(v >> (8 - s));
+    }
+}
+
+/* Rows [r0, r1) on the calling thread; tmp holds ceil(L/8) bytes (or is NULL: no mask). */
+static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nthreads)
+{
+    const int r = w->r, nd = w->ndim;
+    ptrdiff_t idx[MAXDIM];
+    size_t rem = r0;
+    for (int d = r - 1; d >= 0; d--) {
+        idx[d] = (ptrdiff_t)(rem % (size_t)w->lshape[d]);
+        rem /= (size_t)w->lshape[d];
+    }
+    fd_view xv, yv;
+    if (w->x) {
+        xv.ndim = nd - r;
+        xv.shape = w->x->shape + r;
+        xv.strides = w->x->strides + r;
+        yv.ndim = nd - r;
+        yv.shape = w->y->shape + r;
+        yv.strides = w->y->strides + r;
+    }
+    for (size_t row = r0; row < r1; row++) {
+        uint64_t g = w->base;
+        char *xd = w->x ? w->x->data : NULL, *yd = w->y ? w->y->data : NULL;
+        for (int d = 0; d < r; d++) {
+            g += (uint64_t)idx[d] * w->gstride[d];
+            if (w->x) {
+                xd += idx[d] * w->x->strides[d];
+                yd += idx[d] * w->y->strides[d];
+            }
+        }
+        fd_bernoulli b = *w->b;
+        b.offset = g;
+        size_t pos = row * w->L;
+        uint8_t *mout = NULL;
+        if (w->mask_out)
+            mout = (pos & 7) ? tmp : w->mask_out + pos / 8;
+        int rc;
+        if (w->x) {
+            xv.data = xd;
+            yv.data = yd;
+            rc = fd_masked_scale(w->dtype, &xv, &yv, w->L, NULL, mout, &b, w->scaled, w->scale,
+                                 nthreads);
+        } else {
+            rc = fd_masked_scale(w->dtype, NULL, NULL, w->L, NULL, mout, &b, 0, 1.0, nthreads);
+        }
+        if (rc)
+            return rc;
+        if (mout == tmp && tmp)
+            bits_or(w->mask_out, pos, tmp, w->L);
+        for (int d = r - 1; d >= 0; d--) { /* next row */
+            if (++idx[d] < w->lshape[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+    return 0;
+}
+
+int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
+                           const ptrdiff_t *lshape, int ndim, const ptrdiff_t *gshape,
+                           const ptrdiff_t *origin, const uint8_t *mask_in, uint8_t *mask_out,
+                           const fd_bernoulli *b, int scaled, double scale, int nthreads)
+{
+    if ((unsigned)dtype > FD_F64 || ndim < 0 || ndim > MAXDIM)
+        return -1;
+    size_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (lshape[d] < 0 || origin[d] < 0 || origin[d] + lshape[d] > gshape[d])
+            return -1;
+        n *= (size_t)lshape[d];
+    }
+    /* A stored mask fixes every keep bit: the window does not matter. */
+    if (mask_in || n == 0)
+        return fd_masked_scale(dtype, x, y, n, mask_in, mask_out, b, scaled, scale, nthreads);
+
+    wjob_t w;
+    w.dtype = dtype;
+    w.x = x;
+    w.y = y;
+    w.ndim = ndim;
+    w.lshape = lshape;
+    w.mask_out = mask_out;
+    w.b = b;
+    w.scaled = scaled;
+    w.scale = scale;
+    uint64_t st = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        w.gstride[d] = st;
+        st *= (uint64_t)gshape[d];
+    }
+    /* merge trailing dims the block spans entirely: r = the last dim that it does not */
+    int r = ndim - 1;
+    while (r >= 0 && lshape[r] == gshape[r])
+        r--;
+    if (r < 0) { /* the whole global array: one run */
+        fd_bernoulli bb = *b;
+        return fd_masked_scale(dtype, x, y, n, NULL, mask_out, &bb, scaled, scale, nthreads);
+    }
+    /* rows: local dims [0, r) index them; dim r and later form one contiguous global run */
+    w.r = r;
+    w.L = (size_t)lshape[r] * (size_t)w.gstride[r];
+    w.base = b->offset;
+    for (int d = 0; d < ndim; d++)
+        w.base += (uint64_t)origin[d] * w.gstride[d];
+    size_t R = n / w.L;
+
+    if (mask_out) /* rows not starting on a byte are OR-ed in: start from zeros */
+        memset(mask_out, 0, (n + 7) / 8);
+    int need_tmp = mask_out && (w.L & 7);
+    size_t tmpsz = (w.L + 7) / 8 + 8;
+    size_t units = (R + 7) / 8; /* 8 rows start on a byte boundary */
+    if (nthreads < 1 || n < fd_parallel_threshold())
+        nthreads = 1;
+    if ((size_t)nthreads > units)
+        nthreads = (int)units;
+    if (nthreads <= 1 || R < 16) {
+        /* few rows (or a small block): rows in order, each row may use threads itself */
+        uint8_t *tmp = need_tmp ? malloc(tmpsz) : NULL;
+        if (need_tmp && !tmp)
+            return -2;
+        int rc = run_rows(&w, 0, R, tmp, nthreads < 1 ? 1 : nthreads);
+        free(tmp);
+        return rc;
+    }
+    int rc = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nthreads) reduction(| : rc)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t lo = units * (size_t)t / (size_t)nt * 8;
+        size_t hi = units * (size_t)(t + 1) / (size_t)nt * 8;
+        if (hi > R)
+            hi = R;
+        if (lo < hi) {
+            uint8_t *tmp = need_tmp ? malloc(tmpsz) : NULL;
+            if (need_tmp && !tmp)
+                rc = -2;
+            else
+                rc = run_rows(&w, lo, hi, tmp, 1);
+            free(tmp);
+        }
+    }
+#else
+    {
+        uint8_t *tmp = need_tmp ? malloc(tmpsz) : NULL;
+        if (need_tmp && !tmp)
+            return -2;
+        rc = run_rows(&w, 0, R, tmp, 1);
+        free(tmp);
+    }
+#endif
+    return rc;
+}

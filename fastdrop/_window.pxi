@@ -1,0 +1,54 @@
+# Windows into a larger virtual array (csrc/window.c); included from _core.pyx.
+from libc.stdlib cimport malloc, free
+
+
+def masked_scale_window(cnp.ndarray x, cnp.ndarray y, tuple lshape, tuple gshape,
+                        tuple origin, cnp.ndarray mask_in, cnp.ndarray mask_out,
+                        uint64_t seed, uint64_t offset, uint32_t stream, uint32_t threshold,
+                        bint drop_all, bint scaled, double scale, int nthreads):
+    """masked_scale on the block at `origin` of a virtual C-order array of shape `gshape`.
+
+    lshape, gshape, origin: tuples of one length (the block's ndim, <= 64), validated by the
+    caller (origin + lshape <= gshape). x, y: arrays of shape lshape or both None.
+    """
+    cdef int nd = len(lshape)
+    cdef Py_ssize_t ls[64]
+    cdef Py_ssize_t gs[64]
+    cdef Py_ssize_t org[64]
+    cdef fd_view xv, yv
+    cdef fd_view *xp = NULL
+    cdef fd_view *yp = NULL
+    cdef fd_dtype code = FD_F32
+    cdef const uint8_t *min_ = NULL
+    cdef uint8_t *mout = NULL
+    cdef fd_bernoulli b
+    cdef int rc
+    cdef int d
+    if nd > 64 or len(gshape) != nd or len(origin) != nd:
+        raise ValueError("window: lshape, gshape and origin need one length <= 64")
+    for d in range(nd):
+        ls[d] = lshape[d]
+        gs[d] = gshape[d]
+        org[d] = origin[d]
+    if x is not None:
+        code = _DTYPE_CODES[x.dtype]
+        _view(x, &xv)
+        _view(y, &yv)
+        xp = &xv
+        yp = &yv
+    if mask_in is not None:
+        min_ = <const uint8_t *>cnp.PyArray_DATA(mask_in)
+    if mask_out is not None:
+        mout = <uint8_t *>cnp.PyArray_DATA(mask_out)
+    b.seed = seed
+    b.offset = offset
+    b.stream = stream
+    b.threshold = threshold
+    b.drop_all = drop_all
+    with nogil:
+        rc = fd_masked_scale_window(code, xp, yp, ls, nd, gs, org, min_, mout, &b, scaled,
+                                    scale, nthreads)
+    if rc == -2:
+        raise MemoryError("fastdrop: out of memory for a window's mask buffer")
+    if rc:
+        raise RuntimeError("fastdrop: kernel rejected its arguments (a bug: please report it)")

@@ -1,0 +1,183 @@
+"""fastdrop.dask on a real dask.distributed LocalCluster (2 worker processes, loopback only):
+the chunked result equals the single-array NumPy result bit for bit, for every chunking, and
+survives a worker killed mid-computation."""
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+import fastdrop as fd  # noqa: E402
+import fastdrop.dask as fdd  # noqa: E402
+from conftest import DTYPES, assert_bitwise_equal, values  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+
+
+@pytest.fixture(scope="module")
+def client():
+    import cloudpickle
+
+    # the helpers below run on the workers: ship them by value (tests/ is not importable there)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None)
+    c = distributed.Client(cluster)
+    try:
+        yield c
+    finally:
+        c.close()
+        cluster.close()
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+# (shape, chunks): regular, irregular, chunked along every axis, one chunk, single elements
+CASES = [
+    ((1000,), 128),
+    ((1001,), ((1, 7, 300, 693),)),
+    ((37, 41), (10, 9)),
+    ((37, 41), ((5, 32), (41,))),            # full rows: merged runs
+    ((37, 41), ((37,), (1, 20, 20))),        # column strips: many short rows
+    ((6, 7, 8), ((1, 2, 3), (3, 4), (5, 3))),  # irregular along every axis
+    ((3, 4, 5, 6), (2, 3, 4, 5)),
+    ((5, 1, 9), ((2, 3), 1, (4, 5))),
+    ((4, 4), 1),                              # one element per chunk
+    ((0, 5), (1, 2)),
+]
+
+
+def _darr(x, chunks):
+    return da.from_array(x, chunks=chunks)
+
+
+@pytest.mark.parametrize("shape, chunks", CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_backward_mask_bitwise(client, shape, chunks, dtype):
+    x = values(shape, dtype)
+    g = values(shape, dtype, seed=1)
+    dx, dg = _darr(x, chunks), _darr(g, chunks)
+    for p, seed, offset, mode in ((0.5, 3, 0, "inverted"), (0.1, 2**63 + 5, 2**40 + 3, "naive")):
+        y, keep = fdd.dropout(dx, p, seed=seed, offset=offset, mode=mode, return_mask=True)
+        gx = fdd.dropout_backward(dg, p, seed=seed, offset=offset, mode=mode)
+        gm = fdd.dropout_backward(dg, p, mask=keep, mode=mode)
+        assert y.chunks == dx.chunks and y.dtype == x.dtype
+        assert isinstance(y._meta, np.ndarray) and y._meta.dtype == x.dtype
+        yc, keepc, gxc, gmc = client.compute([y, keep, gx, gm], sync=True)
+        want, wm = fd.dropout(x, p, seed=seed, offset=offset, mode=mode, return_mask=True)
+        assert_bitwise_equal(yc, want, f"{shape} {chunks}")
+        assert np.array_equal(np.packbits(keepc.ravel(), bitorder="little"), wm)
+        wg = fd.dropout_backward(g, p, seed=seed, offset=offset, mode=mode)
+        assert_bitwise_equal(gxc, wg)
+        assert_bitwise_equal(gmc, wg)
+
+
+def test_dropout_mask_chunks(client):
+    shape = (23, 17, 5)
+    for chunks in ((4, 5, 2), "auto", ((23,), (17,), (1, 4))):
+        m = fdd.dropout_mask(shape, 0.3, seed=11, offset=2, chunks=chunks)
+        assert m.dtype == bool and m.shape == shape
+        got = client.compute(m, sync=True)
+        assert np.array_equal(got, fd.dropout_mask(shape, 0.3, seed=11, offset=2, packed=False))
+
+
+def test_inference_and_lazy(client):
+    x = values((8, 9), np.float32)
+    dx = _darr(x, 4)
+    assert fdd.dropout(dx, 0.5, seed=1, training=False) is dx
+    yn = fdd.dropout(dx, 0.5, seed=1, training=False, mode="naive")
+    assert_bitwise_equal(client.compute(yn, sync=True),
+                         fd.dropout(x, 0.5, training=False, mode="naive"))
+    # building the graph runs nothing; the same arguments give the same graph keys
+    y1 = fdd.dropout(dx, 0.5, seed=1)
+    y2 = fdd.dropout(dx, 0.5, seed=1)
+    assert y1.name == y2.name
+    assert fdd.dropout(dx, 0.5, seed=2).name != y1.name
+
+
+BCAST = [
+    ("spatial_dropout", {}, (4, 6, 5, 7), (3, (2, 4), 3, (3, 4))),
+    ("spatial_dropout", {"data_format": "channels_last"}, (4, 5, 7, 6), (3, 2, 3, 4)),
+    ("locked_dropout", {"time_axis": 1}, (5, 9, 8), (2, 4, 3)),
+    ("embedding_dropout", {}, (10, 7, 16), (3, 3, 5)),
+    ("drop_path", {}, (9, 4, 5), (2, 3, 2)),
+    ("drop_path", {"scale_by_keep": False, "mode": "batch"}, (9, 4, 5), (2, 3, 2)),
+]
+
+
+@pytest.mark.parametrize("name, kw, shape, chunks", BCAST, ids=lambda v: str(v))
+@pytest.mark.parametrize("dtype", (np.float16, np.float64))
+def test_broadcast_variants(client, name, kw, shape, chunks, dtype):
+    x = values(shape, dtype)
+    dx = _darr(x, chunks)
+    f, fb = getattr(fdd, name), getattr(fdd, name + "_backward")
+    y, gx = client.compute([f(dx, 0.4, seed=5, offset=3, **kw),
+                            fb(dx, 0.4, seed=5, offset=3, **kw)], sync=True)
+    assert_bitwise_equal(y, getattr(fd, name)(x, 0.4, seed=5, offset=3, **kw))
+    assert_bitwise_equal(gx, getattr(fd, name + "_backward")(x, 0.4, seed=5, offset=3, **kw))
+    yb = fdd.broadcast_dropout(dx, 0.4, broadcast_axes=(1,), seed=5, offset=3)
+    assert_bitwise_equal(client.compute(yb, sync=True),
+                         fd.dropout(x, 0.4, broadcast_axes=(1,), seed=5, offset=3))
+
+
+@pytest.mark.parametrize("shape, df, chunks", [
+    ((3, 4, 17, 19), "channels_first", (2, 3, 5, 6)),
+    ((2, 13, 11, 3), "channels_last", (1, (6, 7), (4, 7), 2)),
+    ((2, 3, 7, 9, 8), "channels_first", (1, 2, 4, 5, 6)),
+])
+def test_dropblock(client, shape, df, chunks):
+    x = values(shape, np.float32)
+    dx = _darr(x, chunks)
+    jobs, wants = [], []
+    for bs, (vo, sc), scale in itertools.product((1, 4), ((False, False), (True, False),
+                                                        (False, True)), ("count", "expected")):
+        kw = dict(seed=7, offset=3, data_format=df, valid_only=vo, share_channels=sc,
+                  scale=scale)
+        jobs += [fdd.dropblock(dx, 0.3, bs, **kw), fdd.dropblock_backward(dx, 0.3, bs, **kw)]
+        wants += [fd.dropblock(x, 0.3, bs, **kw), fd.dropblock_backward(x, 0.3, bs, **kw)]
+    for got, want in zip(client.compute(jobs, sync=True), wants):
+        assert_bitwise_equal(got, want)
+
+
+def _kill_once(x, marker, block_id=None):
+    """Kill this worker process the first time block (1, ...) runs (a marker file remembers)."""
+    if block_id[0] == 1 and not os.path.exists(marker):
+        with open(marker, "w") as f:
+            f.write(str(os.getpid()))
+        os._exit(1)
+    return x
+
+
+def test_worker_killed_mid_computation(client, tmp_path):
+    marker = str(tmp_path / "killed")
+    shape, chunks = (64, 33, 10), (16, 11, 5)
+    x = values(shape, np.float32)
+    dx = _darr(x, chunks)
+    y = fdd.dropout(dx, 0.5, seed=99, offset=17)
+    # the kill happens downstream of the dropout tasks, so results held by the dead worker are
+    # lost too and recomputed elsewhere (or on its restarted replacement)
+    z = y.map_blocks(_kill_once, marker, dtype=y.dtype, meta=y._meta)
+    got = client.compute(z, sync=True)
+    assert os.path.exists(marker), "the worker was not killed"
+    assert_bitwise_equal(got, fd.dropout(x, 0.5, seed=99, offset=17))
+    client.wait_for_workers(2, timeout=30)
+
+
+def test_lazy_random_source_and_errors(client):
+    """A chunked source generated on the workers (no array shipped) and the usual errors."""
+    src = da.random.default_rng(5).standard_normal((200, 300), chunks=(64, 128),
+                                                   dtype=np.float32)
+    y = fdd.dropout(src, 0.2, seed=1)
+    xs, ys = client.compute([src, y], sync=True)
+    assert_bitwise_equal(ys, fd.dropout(xs, 0.2, seed=1))
+    with pytest.raises(TypeError, match="seed"):
+        fdd.dropout(src, 0.2)
+    with pytest.raises(TypeError, match="dtype"):
+        fdd.dropout(src.astype(np.complex64), 0.2, seed=1)
+    ints = da.arange(10, chunks=3)
+    assert client.compute(fdd.dropout(ints, 0.0, seed=1), sync=True).dtype == np.float64

@@ -1,0 +1,193 @@
+"""window=(global_shape, origin): a block of a larger virtual array gets exactly the bits the
+whole array would give it (csrc/window.c). No Dask needed."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import fastdrop as fd
+from fastdrop import reference as R
+from conftest import DTYPES, assert_bitwise_equal, assert_mask_equal, layout, values
+
+pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+
+
+def _blocks(shape, rng, k=6):
+    """Random blocks (slices) of `shape`, plus the whole array, full rows and single rows."""
+    out = [tuple(slice(0, n) for n in shape)]
+    for _ in range(k):
+        sl = []
+        for n in shape:
+            a = int(rng.integers(0, n + 1))
+            b = int(rng.integers(a, n + 1))
+            sl.append(slice(a, b))
+        out.append(tuple(sl))
+    if len(shape) >= 2 and shape[0] > 1:  # trailing dims spanned fully: merged into rows
+        out.append((slice(1, shape[0]),) + tuple(slice(0, n) for n in shape[1:]))
+        out.append((slice(1, 2),) + tuple(slice(0, n) for n in shape[1:]))
+    return out
+
+
+SHAPES = ((), (1,), (13,), (7, 9), (3, 1, 10), (4, 5, 6), (2, 3, 4, 5), (17, 33), (1, 65, 3))
+
+
+def _origin(sl):
+    return tuple(s.start for s in sl)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p", (0.0, 0.3, 0.5, 1.0))
+def test_block_equals_slice_of_whole(shape, dtype, p):
+    rng = np.random.default_rng(abs(hash((shape, p))) % 2**32)
+    whole = values(shape, dtype)
+    for seed, offset in ((0, 0), (12345, 3), (2**64 - 1, 2**40 + 1)):
+        y, m = fd.dropout(whole, p, seed=seed, offset=offset, return_mask=True)
+        keep = np.unpackbits(m, count=whole.size, bitorder="little").astype(bool)
+        keep = keep.reshape(shape)
+        for sl in _blocks(shape, rng):
+            blk = whole[sl]
+            win = (shape, _origin(sl))
+            yb, mb = fd.dropout(blk, p, seed=seed, offset=offset, window=win, return_mask=True)
+            assert_bitwise_equal(yb, y[sl], f"{shape} {sl}")
+            assert_mask_equal(mb, np.packbits(keep[sl].ravel(), bitorder="little"))
+            yr, mr = R.dropout(blk, p, seed=seed, offset=offset, window=win, return_mask=True)
+            assert_bitwise_equal(yb, yr)
+            assert_mask_equal(mb, mr)
+            # mask only, and both backwards
+            mm = fd.dropout_mask(blk.shape, p, seed=seed, offset=offset, window=win)
+            assert_mask_equal(mm, mb)
+            km = fd.dropout_mask(blk.shape, p, seed=seed, offset=offset, window=win,
+                                 packed=False)
+            assert np.array_equal(km, keep[sl])
+            g = values(blk.shape, dtype, seed=1)
+            gw = fd.dropout_backward(g, p, seed=seed, offset=offset, window=win)
+            gwhole = fd.dropout_backward(g, p, mask=mb)
+            assert_bitwise_equal(gw, gwhole)
+            assert_bitwise_equal(gw, R.dropout_backward(g, p, seed=seed, offset=offset,
+                                                        window=win))
+
+
+@pytest.mark.parametrize("mode", ("inverted", "naive"))
+def test_modes_and_layouts(mode):
+    shape = (6, 10, 12)
+    whole = values(shape, np.float32)
+    y = fd.dropout(whole, 0.4, seed=9, offset=7, mode=mode)
+    sl = (slice(1, 5), slice(2, 9), slice(3, 11))
+    for lay in ("C", "F", "permuted", "reversed", "step", "unaligned_start"):
+        blk = layout(whole[sl].copy(), lay)
+        yb = fd.dropout(blk, 0.4, seed=9, offset=7, mode=mode, window=(shape, _origin(sl)))
+        assert_bitwise_equal(yb, y[sl], lay)
+        # in place
+        b2 = layout(whole[sl].copy(), lay)
+        if b2.flags.writeable:
+            fd.dropout(b2, 0.4, seed=9, offset=7, mode=mode, window=(shape, _origin(sl)),
+                       out=b2)
+            assert_bitwise_equal(b2, y[sl], lay + " in place")
+
+
+@pytest.mark.parametrize("threads", (1, 2, 3))
+@pytest.mark.parametrize("isa_name", fd.supported_isas())
+def test_large_blocks_threads_and_isas(restore_threads, threads, isa_name):
+    """Blocks big enough for the parallel paths (many rows; few long rows), odd row lengths so
+    the packed mask is written through the bit-shift path across thread borders."""
+    fd.set_num_threads(threads)
+    old = fd.get_isa()
+    fd.set_isa(isa_name)
+    try:
+        for shape, sl in (
+            ((1000, 301), (slice(3, 997), slice(5, 300))),      # many short odd rows
+            ((300, 2001), (slice(1, 299), slice(0, 2001))),     # full rows merged: one run
+            ((4, 70001), (slice(1, 3), slice(7, 70000))),       # two long rows
+            ((50, 40, 37), (slice(3, 47), slice(1, 39), slice(2, 35))),
+        ):
+            whole = values(shape, np.float32)
+            y, m = fd.dropout(whole, 0.5, seed=77, offset=5, return_mask=True)
+            keep = np.unpackbits(m, count=whole.size, bitorder="little").reshape(shape)
+            yb, mb = fd.dropout(whole[sl], 0.5, seed=77, offset=5, window=(shape, _origin(sl)),
+                                return_mask=True)
+            assert_bitwise_equal(yb, y[sl], f"{shape}")
+            assert_mask_equal(mb, np.packbits(keep[sl].ravel(), bitorder="little"))
+            mm = fd.dropout_mask(whole[sl].shape, 0.5, seed=77, offset=5,
+                                 window=(shape, _origin(sl)))
+            assert_mask_equal(mm, mb)
+    finally:
+        fd.set_isa(old)
+
+
+def test_tiling_covers_the_whole_array():
+    """Cut an array into a grid of blocks along every axis: the blocks reassemble the whole."""
+    shape = (9, 10, 11)
+    whole = values(shape, np.float64)
+    y = fd.dropout(whole, 0.25, seed=3)
+    got = np.empty_like(whole)
+    cuts = [(0, 4, 9), (0, 3, 7, 10), (0, 1, 6, 11)]
+    for i, j, k in itertools.product(*(range(len(c) - 1) for c in cuts)):
+        sl = (slice(cuts[0][i], cuts[0][i + 1]), slice(cuts[1][j], cuts[1][j + 1]),
+              slice(cuts[2][k], cuts[2][k + 1]))
+        got[sl] = fd.dropout(whole[sl], 0.25, seed=3, window=(shape, _origin(sl)))
+    assert_bitwise_equal(got, y)
+
+
+def test_reference_window_helpers():
+    g = R.window_indices((2, 3), (5, 7), (1, 2))
+    assert g.tolist() == [[9, 10, 11], [16, 17, 18]]
+    words = R.random_words(40, 11, offset=0)
+    assert np.array_equal(R.random_words_at(g, 11), words[g.astype(np.intp)])
+    k = R.keep_mask_window((2, 3), 0.5, 11, 4, global_shape=(5, 7), origin=(1, 2))
+    assert np.array_equal(k, R.keep_mask((5, 7), 0.5, 11, offset=4)[1:3, 2:5])
+
+
+def test_inference_ignores_window():
+    x = values((4, 5), np.float32)
+    y = fd.dropout(x, 0.5, training=False, window=((10, 10), (2, 3)))
+    assert_bitwise_equal(y, x)
+
+
+@pytest.mark.parametrize("window, exc", [
+    (((4,), (0,)), ValueError),            # wrong ndim
+    (((4, 5), (1, 0)), ValueError),        # does not fit
+    (((4, 5), (0, -1)), ValueError),       # negative origin
+    ((4, 5), ValueError),                  # a pair, but not of a shape and an origin
+    ("ab", TypeError),
+])
+def test_bad_windows(window, exc):
+    x = np.ones((4, 5), np.float32)
+    with pytest.raises(exc):
+        fd.dropout(x, 0.5, seed=1, window=window)
+
+
+def test_window_needs_seed_and_offset_fits():
+    x = np.ones((2, 2), np.float32)
+    with pytest.raises(ValueError, match="seed"):
+        fd.dropout(x, 0.5, window=((4, 4), (0, 0)))
+    with pytest.raises(ValueError, match="2\\*\\*64"):
+        fd.dropout(x, 0.5, seed=1, offset=2**64 - 10, window=((4, 4), (0, 0)))
+    with pytest.raises(ValueError, match="not supported"):
+        fd.dropout(np.ones((2, 2)), 0.5, seed=1, broadcast_axes=0, window=((4, 4), (0, 0)))
+
+
+def test_fastdrop_without_dask():
+    """fastdrop imports without dask; fastdrop.dask then says what to install."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'dask' or name.startswith('dask.') or name == 'distributed':\n"
+        "            raise ImportError('no ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import fastdrop, numpy as np\n"
+        "fastdrop.dropout(np.ones(3), 0.5, seed=1, window=((5,), (1,)))\n"
+        "try:\n"
+        "    import fastdrop.dask\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "fastdrop.dask needs dask: pip install 'fastdrop[dask]'" in out
