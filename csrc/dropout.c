@@ -10,19 +10,15 @@
 
 #include "fastdrop.h"
 #include "kernels.h"
+#include "strided.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#define TILE 2048                 /* elements per tile: 64-aligned, fits L1 with its buffers */
+#define TILE FD_TILE
 #define CHUNK (16 * TILE)         /* elements per parallel work item */
 #define PARALLEL_THRESHOLD 65536  /* smaller calls stay on the calling thread */
-#define PANEL_MAX (1 << 18)       /* elements in a transposed-layout panel buffer */
-#define PANEL_ROWS 16             /* rows per panel: a cache line of float32 rows */
-#define PANEL_COLS 8              /* columns per block of a panel copy: short contiguous runs */
-#define PANEL_AHEAD 32            /* columns prefetched ahead in a panel copy */
-#define PANEL_ROWS_MAX (PANEL_ROWS + TILE / 64 + 2) /* rows one panel can touch */
 
 int fd_openmp_enabled(void)
 {
@@ -44,158 +40,10 @@ int fd_max_threads(void)
 
 size_t fd_parallel_threshold(void) { return PARALLEL_THRESHOLD; }
 
-/* A view with its dimensions merged where memory allows (like NumPy's iterator coalescing). */
-typedef struct {
-    char *data;
-    int ndim;
-    ptrdiff_t shape[64];
-    ptrdiff_t strides[64];
-    int contiguous; /* one run of elements of itemsize */
-} view_t;
-
-static void view_init(view_t *v, const fd_view *src, size_t itemsize)
-{
-    v->data = src->data;
-    v->ndim = 0;
-    for (int d = 0; d < src->ndim; d++) {
-        if (src->shape[d] == 1)
-            continue;
-        if (v->ndim && v->strides[v->ndim - 1] == src->strides[d] * src->shape[d]) {
-            v->shape[v->ndim - 1] *= src->shape[d];
-            v->strides[v->ndim - 1] = src->strides[d];
-        } else {
-            v->shape[v->ndim] = src->shape[d];
-            v->strides[v->ndim] = src->strides[d];
-            v->ndim++;
-        }
-    }
-    v->contiguous = v->ndim == 0 || (v->ndim == 1 && v->strides[0] == (ptrdiff_t)itemsize);
-}
-
-/* Copy elements [i0, i0+n) in C order between the view and a packed buffer. */
-static void strided_copy(const view_t *v, size_t i0, size_t n, char *buf, size_t es, int gather)
-{
-    int nd = v->ndim;
-    ptrdiff_t idx[64];
-    char *p = v->data;
-    size_t rem = i0;
-    for (int d = nd - 1; d >= 0; d--) {
-        idx[d] = (ptrdiff_t)(rem % (size_t)v->shape[d]);
-        rem /= (size_t)v->shape[d];
-        p += idx[d] * v->strides[d];
-    }
-    ptrdiff_t len = v->shape[nd - 1], st = v->strides[nd - 1];
-    while (n) {
-        size_t run = (size_t)(len - idx[nd - 1]);
-        if (run > n)
-            run = n;
-        char *q = p;
-        switch (es) {
-#define COPY(T)                                                                    \
-    for (size_t j = 0; j < run; j++, q += st)                                      \
-        if (gather)                                                                \
-            ((T *)buf)[j] = *(const T *)q;                                         \
-        else                                                                       \
-            *(T *)q = ((const T *)buf)[j];                                         \
-    break;
-        case 2: COPY(uint16_t)
-        case 4: COPY(uint32_t)
-        default: COPY(uint64_t)
-#undef COPY
-        }
-        buf += run * es;
-        n -= run;
-        p += (ptrdiff_t)run * st;
-        idx[nd - 1] += (ptrdiff_t)run;
-        for (int d = nd - 1; d > 0 && idx[d] == v->shape[d]; d--) { /* carry */
-            p -= idx[d] * v->strides[d];
-            idx[d] = 0;
-            idx[d - 1]++;
-            p += v->strides[d - 1];
-        }
-    }
-}
-
-/* Transposed-like layouts (the C-order rows are far apart in memory, neighbouring rows are
- * close): gathering a tile along a row touches one page per element and thrashes the TLB.
- * Such views are copied a panel of rows at a time, walking down the columns, so every cache
- * line and page is used for 64 bytes' worth of rows at once. Returns the panel length in
- * elements (a TILE multiple), or 0 when the plain tile gather is the right tool. */
-static size_t panel_len(const view_t *v, size_t es)
-{
-    if (v->contiguous || v->ndim < 2)
-        return 0;
-    ptrdiff_t sr = v->strides[v->ndim - 2], sl = v->strides[v->ndim - 1];
-    size_t L = (size_t)v->shape[v->ndim - 1];
-    if ((sr < 0 ? -sr : sr) >= (sl < 0 ? -sl : sl) || L < 64)
-        return 0;
-    size_t len = (PANEL_ROWS * L + TILE - 1) / TILE * TILE;
-    return len <= PANEL_MAX ? len : 0;
-}
-
-/* Copy flat elements [pa, pb) (at most one panel) between the view and buf, column by column. */
-static void panel_copy(const view_t *v, size_t pa, size_t pb, char *buf, size_t es, int gather)
-{
-    int nd = v->ndim;
-    size_t L = (size_t)v->shape[nd - 1], q0 = pa / L, nrows = (pb - 1) / L - q0 + 1;
-    ptrdiff_t sl = v->strides[nd - 1], idx[64];
-    char *rowp[PANEL_ROWS_MAX];
-    size_t lo[PANEL_ROWS_MAX], hi[PANEL_ROWS_MAX];
-    ptrdiff_t boff[PANEL_ROWS_MAX];
-    char *p = v->data;
-    size_t rem = q0;
-    for (int d = nd - 2; d >= 0; d--) {
-        idx[d] = (ptrdiff_t)(rem % (size_t)v->shape[d]);
-        rem /= (size_t)v->shape[d];
-        p += idx[d] * v->strides[d];
-    }
-    for (size_t r = 0; r < nrows; r++) {
-        size_t start = (q0 + r) * L;
-        rowp[r] = p;
-        lo[r] = r == 0 ? pa - start : 0;
-        hi[r] = r == nrows - 1 ? pb - start : L;
-        boff[r] = (ptrdiff_t)start - (ptrdiff_t)pa;
-        idx[nd - 2]++;
-        p += v->strides[nd - 2];
-        for (int d = nd - 2; d > 0 && idx[d] == v->shape[d]; d--) { /* carry */
-            p -= idx[d] * v->strides[d];
-            idx[d] = 0;
-            idx[d - 1]++;
-            p += v->strides[d - 1];
-        }
-    }
-    switch (es) {
-#define PANEL(T)                                                                           \
-    for (size_t cb = 0; cb < L; cb += PANEL_COLS) {                                        \
-        size_t ce = cb + PANEL_COLS < L ? cb + PANEL_COLS : L;                             \
-        /* a far stride defeats the hardware prefetcher: ask for the lines ahead */        \
-        for (size_t c = cb + PANEL_AHEAD; c < ce + PANEL_AHEAD && c < L; c++) {            \
-            __builtin_prefetch(rowp[0] + (ptrdiff_t)c * sl);                               \
-            __builtin_prefetch(rowp[nrows - 1] + (ptrdiff_t)c * sl);                       \
-        }                                                                                  \
-        for (size_t r = 0; r < nrows; r++) {                                               \
-            size_t c0 = cb > lo[r] ? cb : lo[r], c1 = ce < hi[r] ? ce : hi[r];             \
-            char *m = rowp[r] + (ptrdiff_t)c0 * sl;                                        \
-            T *bp = (T *)buf + boff[r];                                                    \
-            for (size_t c = c0; c < c1; c++, m += sl)                                      \
-                if (gather)                                                                \
-                    bp[c] = *(const T *)m;                                                 \
-                else                                                                       \
-                    *(T *)m = bp[c];                                                       \
-        }                                                                                  \
-    }                                                                                      \
-    break;
-    case 2: PANEL(uint16_t)
-    case 4: PANEL(uint32_t)
-    default: PANEL(uint64_t)
-#undef PANEL
-    }
-}
-
 typedef struct {
     fd_dtype dtype;
     size_t es;
-    const view_t *x, *y;
+    const fd_strided *x, *y;
     const uint8_t *mask_in;
     uint8_t *mask_out;
     const fd_bernoulli *b;
@@ -275,7 +123,7 @@ static void run_tile(const job_t *j, size_t i0, size_t n, char *xbuf, char *ybuf
         } else if (j->x->contiguous) {
             xp = j->x->data + i0 * j->es;
         } else {
-            strided_copy(j->x, i0, n, xbuf, j->es, 1);
+            fd_strided_copy(j->x, i0, n, xbuf, j->es, 1);
             xp = xbuf;
         }
         yp = ydst ? ydst : j->y->contiguous ? j->y->data + i0 * j->es : ybuf;
@@ -304,14 +152,14 @@ static void run_tile(const job_t *j, size_t i0, size_t n, char *xbuf, char *ybuf
         }
     }
     if (!ydst && !j->y->contiguous)
-        strided_copy(j->y, i0, n, ybuf, j->es, 0);
+        fd_strided_copy(j->y, i0, n, ybuf, j->es, 0);
 }
 
 static void run_chunk(const job_t *j, size_t c0, size_t c1)
 {
     /* 64-byte aligned tile buffers, only touched for strided arrays */
     _Alignas(64) char xbuf[TILE * 8], ybuf[TILE * 8];
-    size_t px = j->x ? panel_len(j->x, j->es) : 0, py = j->x ? panel_len(j->y, j->es) : 0;
+    size_t px = j->x ? fd_panel_len(j->x) : 0, py = j->x ? fd_panel_len(j->y) : 0;
     size_t pe = px > py ? px : py;
     char *xpan = px ? malloc(pe * j->es) : NULL, *ypan = py ? malloc(pe * j->es) : NULL;
     if ((px && !xpan) || (py && !ypan)) /* no memory for a panel: the tile path still works */
@@ -324,13 +172,13 @@ static void run_chunk(const job_t *j, size_t c0, size_t c1)
         for (size_t pa = c0; pa < c1; pa += pe) {
             size_t pb = (c1 - pa < pe) ? c1 : pa + pe;
             if (xpan)
-                panel_copy(j->x, pa, pb, xpan, j->es, 1);
+                fd_panel_copy(j->x, pa, pb, xpan, j->es, 1);
             for (size_t i = pa; i < pb; i += TILE)
                 run_tile(j, i, (pb - i < TILE) ? pb - i : TILE, xbuf, ybuf,
                          xpan ? xpan + (i - pa) * j->es : NULL,
                          ypan ? ypan + (i - pa) * j->es : NULL);
             if (ypan)
-                panel_copy(j->y, pa, pb, ypan, j->es, 0);
+                fd_panel_copy(j->y, pa, pb, ypan, j->es, 0);
         }
     }
     free(xpan);
@@ -344,12 +192,12 @@ int fd_masked_scale(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n
     static const size_t sizes[] = {2, 4, 8};
     if ((unsigned)dtype > FD_F64 || (x && x->ndim > 64) || (y && y->ndim > 64))
         return -1;
-    view_t xv, yv;
+    fd_strided xv, yv;
     job_t j = {dtype, sizes[dtype], NULL, NULL, mask_in, mask_out, b, scaled, (float)scale,
                scale, fd_kernels_current()};
     if (x) {
-        view_init(&xv, x, j.es);
-        view_init(&yv, y, j.es);
+        fd_strided_init(&xv, x, j.es);
+        fd_strided_init(&yv, y, j.es);
         j.x = &xv;
         j.y = &yv;
     }

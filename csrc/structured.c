@@ -13,13 +13,14 @@
 #include "fastdrop.h"
 #include "kernels.h"
 #include "philox.h"
+#include "strided.h"
 #include "structured.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#define TILE 2048         /* elements per tile (64-aligned) */
+#define TILE FD_TILE
 #define CHUNK (16 * TILE) /* elements per parallel work item */
 #define TWORDS (TILE / 64)
 
@@ -28,78 +29,6 @@
 #define FD_AVX2_ATTR __attribute__((target("avx2")))
 #endif
 
-/* ------------------------------------------------------------------------------------------
- * Strided views: gather / scatter of C-order element ranges (like the core's driver).
- * ---------------------------------------------------------------------------------------- */
-typedef struct {
-    char *data;
-    int ndim;
-    ptrdiff_t shape[64];
-    ptrdiff_t strides[64];
-    int contiguous;
-} sview;
-
-static void sview_init(sview *v, const fd_view *src, size_t es)
-{
-    v->data = src->data;
-    v->ndim = 0;
-    for (int d = 0; d < src->ndim; d++) {
-        if (src->shape[d] == 1)
-            continue;
-        if (v->ndim && v->strides[v->ndim - 1] == src->strides[d] * src->shape[d]) {
-            v->shape[v->ndim - 1] *= src->shape[d];
-            v->strides[v->ndim - 1] = src->strides[d];
-        } else {
-            v->shape[v->ndim] = src->shape[d];
-            v->strides[v->ndim] = src->strides[d];
-            v->ndim++;
-        }
-    }
-    v->contiguous = v->ndim == 0 || (v->ndim == 1 && v->strides[0] == (ptrdiff_t)es);
-}
-
-static void sview_copy(const sview *v, size_t i0, size_t n, char *buf, size_t es, int gather)
-{
-    int nd = v->ndim;
-    ptrdiff_t idx[64];
-    char *p = v->data;
-    size_t rem = i0;
-    for (int d = nd - 1; d >= 0; d--) {
-        idx[d] = (ptrdiff_t)(rem % (size_t)v->shape[d]);
-        rem /= (size_t)v->shape[d];
-        p += idx[d] * v->strides[d];
-    }
-    ptrdiff_t len = v->shape[nd - 1], st = v->strides[nd - 1];
-    while (n) {
-        size_t run = (size_t)(len - idx[nd - 1]);
-        if (run > n)
-            run = n;
-        char *q = p;
-        switch (es) {
-#define SCOPY(T)                                                                   \
-    for (size_t j = 0; j < run; j++, q += st)                                      \
-        if (gather)                                                                \
-            ((T *)buf)[j] = *(const T *)q;                                         \
-        else                                                                       \
-            *(T *)q = ((const T *)buf)[j];                                         \
-    break;
-        case 2: SCOPY(uint16_t)
-        case 4: SCOPY(uint32_t)
-        default: SCOPY(uint64_t)
-#undef SCOPY
-        }
-        buf += run * es;
-        n -= run;
-        p += (ptrdiff_t)run * st;
-        idx[nd - 1] += (ptrdiff_t)run;
-        for (int d = nd - 1; d > 0 && idx[d] == v->shape[d]; d--) {
-            p -= idx[d] * v->strides[d];
-            idx[d] = 0;
-            idx[d - 1]++;
-            p += v->strides[d - 1];
-        }
-    }
-}
 
 /* ------------------------------------------------------------------------------------------
  * Bit helpers (bit i of a packed mask = bit i%8 of byte i/8 = bit i%64 of LE word i/64).
@@ -484,7 +413,7 @@ static void noise_f16(const uint16_t *x, uint16_t *y, const double *z, size_t n,
 typedef struct {
     fd_dtype dtype;
     size_t es, n;
-    const sview *x, *y;
+    const fd_strided *x, *y;
     const fd_struct_op *op;
     const bmap *bm;
     const fd_kernels *k;
@@ -522,7 +451,7 @@ static void run_tile(const sjob *j, size_t i0, size_t n, char *xbuf, char *ybuf)
     if (j->x->contiguous) {
         xp = j->x->data + i0 * j->es;
     } else {
-        sview_copy(j->x, i0, n, xbuf, j->es, 1);
+        fd_strided_copy(j->x, i0, n, xbuf, j->es, 1);
         xp = xbuf;
     }
     yp = j->y->contiguous ? j->y->data + i0 * j->es : ybuf;
@@ -574,7 +503,7 @@ static void run_tile(const sjob *j, size_t i0, size_t n, char *xbuf, char *ybuf)
         }
     }
     if (!j->y->contiguous)
-        sview_copy(j->y, i0, n, ybuf, j->es, 0);
+        fd_strided_copy(j->y, i0, n, ybuf, j->es, 0);
 }
 
 static void run_chunk(const sjob *j, size_t c0, size_t c1)
@@ -595,10 +524,10 @@ int fd_struct_apply(fd_dtype dtype, const fd_view *x, const fd_view *y, const fd
     size_t n = 1;
     for (int d = 0; d < x->ndim; d++)
         n *= (size_t)x->shape[d];
-    sview xv, yv;
+    fd_strided xv, yv;
     bmap bm;
-    sview_init(&xv, x, sizes[dtype]);
-    sview_init(&yv, y, sizes[dtype]);
+    fd_strided_init(&xv, x, sizes[dtype]);
+    fd_strided_init(&yv, y, sizes[dtype]);
     sjob j = {dtype, sizes[dtype], n, &xv, &yv, op, NULL, fd_kernels_current(), wide_isa(),
               (float)op->scale, (float)op->a, (float)op->b, (float)op->d};
     if (op->op != FD_OP_NOISE && !op->bern && op->rstrides) {

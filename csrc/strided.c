@@ -1,0 +1,153 @@
+/* Strided N-d views: dimension coalescing, and C-order gather / scatter of element ranges
+ * between a view and a packed buffer (plain runs, or panels for transposed-like layouts).
+ * Shared by every driver, so there is one definition of how arrays are walked. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "strided.h"
+
+#define PANEL_MAX (1 << 18)       /* elements in a transposed-layout panel buffer */
+#define PANEL_ROWS 16             /* rows per panel: a cache line of float32 rows */
+#define PANEL_COLS 8              /* columns per block of a panel copy: short contiguous runs */
+#define PANEL_AHEAD 32            /* columns prefetched ahead in a panel copy */
+#define PANEL_ROWS_MAX (PANEL_ROWS + FD_TILE / 64 + 2) /* rows one panel can touch */
+
+void fd_strided_init(fd_strided *v, const fd_view *src, size_t itemsize)
+{
+    v->data = src->data;
+    v->ndim = 0;
+    for (int d = 0; d < src->ndim; d++) {
+        if (src->shape[d] == 1)
+            continue;
+        if (v->ndim && v->strides[v->ndim - 1] == src->strides[d] * src->shape[d]) {
+            v->shape[v->ndim - 1] *= src->shape[d];
+            v->strides[v->ndim - 1] = src->strides[d];
+        } else {
+            v->shape[v->ndim] = src->shape[d];
+            v->strides[v->ndim] = src->strides[d];
+            v->ndim++;
+        }
+    }
+    v->contiguous = v->ndim == 0 || (v->ndim == 1 && v->strides[0] == (ptrdiff_t)itemsize);
+}
+
+/* Copy elements [i0, i0+n) in C order between the view and a packed buffer. */
+void fd_strided_copy(const fd_strided *v, size_t i0, size_t n, char *buf, size_t es, int gather)
+{
+    int nd = v->ndim;
+    ptrdiff_t idx[64];
+    char *p = v->data;
+    size_t rem = i0;
+    for (int d = nd - 1; d >= 0; d--) {
+        idx[d] = (ptrdiff_t)(rem % (size_t)v->shape[d]);
+        rem /= (size_t)v->shape[d];
+        p += idx[d] * v->strides[d];
+    }
+    ptrdiff_t len = v->shape[nd - 1], st = v->strides[nd - 1];
+    while (n) {
+        size_t run = (size_t)(len - idx[nd - 1]);
+        if (run > n)
+            run = n;
+        char *q = p;
+        switch (es) {
+#define COPY(T)                                                                    \
+    for (size_t j = 0; j < run; j++, q += st)                                      \
+        if (gather)                                                                \
+            ((T *)buf)[j] = *(const T *)q;                                         \
+        else                                                                       \
+            *(T *)q = ((const T *)buf)[j];                                         \
+    break;
+        case 2: COPY(uint16_t)
+        case 4: COPY(uint32_t)
+        default: COPY(uint64_t)
+#undef COPY
+        }
+        buf += run * es;
+        n -= run;
+        p += (ptrdiff_t)run * st;
+        idx[nd - 1] += (ptrdiff_t)run;
+        for (int d = nd - 1; d > 0 && idx[d] == v->shape[d]; d--) { /* carry */
+            p -= idx[d] * v->strides[d];
+            idx[d] = 0;
+            idx[d - 1]++;
+            p += v->strides[d - 1];
+        }
+    }
+}
+
+/* Transposed-like layouts (the C-order rows are far apart in memory, neighbouring rows are
+ * close): gathering a tile along a row touches one page per element and thrashes the TLB.
+ * Such views are copied a panel of rows at a time, walking down the columns, so every cache
+ * line and page is used for 64 bytes' worth of rows at once. Returns the panel length in
+ * elements (a FD_TILE multiple), or 0 when the plain tile gather is the right tool. */
+size_t fd_panel_len(const fd_strided *v)
+{
+    if (v->contiguous || v->ndim < 2)
+        return 0;
+    ptrdiff_t sr = v->strides[v->ndim - 2], sl = v->strides[v->ndim - 1];
+    size_t L = (size_t)v->shape[v->ndim - 1];
+    if ((sr < 0 ? -sr : sr) >= (sl < 0 ? -sl : sl) || L < 64)
+        return 0;
+    size_t len = (PANEL_ROWS * L + FD_TILE - 1) / FD_TILE * FD_TILE;
+    return len <= PANEL_MAX ? len : 0;
+}
+
+/* Copy flat elements [pa, pb) (at most one panel) between the view and buf, column by column. */
+void fd_panel_copy(const fd_strided *v, size_t pa, size_t pb, char *buf, size_t es, int gather)
+{
+    int nd = v->ndim;
+    size_t L = (size_t)v->shape[nd - 1], q0 = pa / L, nrows = (pb - 1) / L - q0 + 1;
+    ptrdiff_t sl = v->strides[nd - 1], idx[64];
+    char *rowp[PANEL_ROWS_MAX];
+    size_t lo[PANEL_ROWS_MAX], hi[PANEL_ROWS_MAX];
+    ptrdiff_t boff[PANEL_ROWS_MAX];
+    char *p = v->data;
+    size_t rem = q0;
+    for (int d = nd - 2; d >= 0; d--) {
+        idx[d] = (ptrdiff_t)(rem % (size_t)v->shape[d]);
+        rem /= (size_t)v->shape[d];
+        p += idx[d] * v->strides[d];
+    }
+    for (size_t r = 0; r < nrows; r++) {
+        size_t start = (q0 + r) * L;
+        rowp[r] = p;
+        lo[r] = r == 0 ? pa - start : 0;
+        hi[r] = r == nrows - 1 ? pb - start : L;
+        boff[r] = (ptrdiff_t)start - (ptrdiff_t)pa;
+        idx[nd - 2]++;
+        p += v->strides[nd - 2];
+        for (int d = nd - 2; d > 0 && idx[d] == v->shape[d]; d--) { /* carry */
+            p -= idx[d] * v->strides[d];
+            idx[d] = 0;
+            idx[d - 1]++;
+            p += v->strides[d - 1];
+        }
+    }
+    switch (es) {
+#define PANEL(T)                                                                           \
+    for (size_t cb = 0; cb < L; cb += PANEL_COLS) {                                        \
+        size_t ce = cb + PANEL_COLS < L ? cb + PANEL_COLS : L;                             \
+        /* a far stride defeats the hardware prefetcher: ask for the lines ahead */        \
+        for (size_t c = cb + PANEL_AHEAD; c < ce + PANEL_AHEAD && c < L; c++) {            \
+            __builtin_prefetch(rowp[0] + (ptrdiff_t)c * sl);                               \
+            __builtin_prefetch(rowp[nrows - 1] + (ptrdiff_t)c * sl);                       \
+        }                                                                                  \
+        for (size_t r = 0; r < nrows; r++) {                                               \
+            size_t c0 = cb > lo[r] ? cb : lo[r], c1 = ce < hi[r] ? ce : hi[r];             \
+            char *m = rowp[r] + (ptrdiff_t)c0 * sl;                                        \
+            T *bp = (T *)buf + boff[r];                                                    \
+            for (size_t c = c0; c < c1; c++, m += sl)                                      \
+                if (gather)                                                                \
+                    bp[c] = *(const T *)m;                                                 \
+                else                                                                       \
+                    *(T *)m = bp[c];                                                       \
+        }                                                                                  \
+    }                                                                                      \
+    break;
+    case 2: PANEL(uint16_t)
+    case 4: PANEL(uint32_t)
+    default: PANEL(uint64_t)
+#undef PANEL
+    }
+}
+
