@@ -75,7 +75,7 @@ def _window(window, shape, offset):
             )
     if len(shape) > 64:
         raise ValueError("window: at most 64 dimensions")
-    V.offset(offset, int(np.prod(gshape, dtype=object)) if gshape else 1)
+    V.offset(offset, math.prod(gshape))
     return tuple(shape), gshape, origin
 
 
@@ -155,13 +155,12 @@ def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inv
     Dropped elements are ``+0.0`` even where ``x`` is NaN or inf (select semantics).
     """
     if broadcast_axes is not None or noise_shape is not None:
-        if window is not None:
-            raise ValueError("window= is not supported with broadcast_axes / noise_shape yet")
         from fastdrop._structured import _dropout_broadcast
 
         return _dropout_broadcast(x, p, seed=seed, offset=offset, rng=rng, training=training,
                                   mode=mode, out=out, return_mask=return_mask,
-                                  broadcast_axes=broadcast_axes, noise_shape=noise_shape)
+                                  broadcast_axes=broadcast_axes, noise_shape=noise_shape,
+                                  window=window)
     x = V.float_array(x)
     p = V.probability(p)
     mode = V.mode(mode)
@@ -249,13 +248,11 @@ def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"
         window only gets validated).
     """
     if broadcast_axes is not None or noise_shape is not None:
-        if window is not None:
-            raise ValueError("window= is not supported with broadcast_axes / noise_shape yet")
         from fastdrop._structured import _dropout_backward_broadcast
 
         return _dropout_backward_broadcast(grad, p, mask=mask, seed=seed, offset=offset,
                                            mode=mode, out=out, broadcast_axes=broadcast_axes,
-                                           noise_shape=noise_shape)
+                                           noise_shape=noise_shape, window=window)
     grad = V.float_array(grad, "grad")
     p = V.probability(p)
     mode = V.mode(mode)

@@ -79,10 +79,40 @@ def _common(x, p, training, return_mask, out):
     return x, p, training, return_mask, out
 
 
-def _bcast_forward(x, p, axes, seed, offset, rng, training, out, return_mask, kind):
+def _reduced_window(window, shape, axes, rshape, offset):
+    """window=(global_shape, origin) of a block -> the window of its reduced mask in the
+    global reduced mask (broadcast axes: extent 1, origin 0); validates offset against it."""
+    from fastdrop._api import _window
+
+    _, gshape, origin = _window(window, shape, 0)
+    rg = tuple(1 if d in axes else g for d, g in enumerate(gshape))
+    ro = tuple(0 if d in axes else o for d, o in enumerate(origin))
+    V.offset(offset, math.prod(rg))
+    return (rshape, rg, ro)
+
+
+def _draw_window(win, nr, p, seed, offset):
+    from fastdrop._api import _run_window
+
+    mask = np.empty((nr + 7) // 8, np.uint8)
+    _run_window(None, None, win, None, mask, seed, offset, p, False)
+    return mask
+
+
+def _bcast_forward(x, p, axes, seed, offset, rng, training, out, return_mask, kind,
+                   window=None):
     """Broadcast-mask forward (arguments validated). kind: "inverted" (x / (1-p) where kept),
-    "naive" (select; inference x * (1-p)), "select" (select; inference identity), "alpha"."""
+    "naive" (select; inference x * (1-p)), "select" (select; inference identity), "alpha".
+    window: x is a block of a larger array (see fastdrop.dropout); the reduced mask is then
+    the block's window into the global reduced mask."""
     rshape, nr, rstrides = _reduced(x.shape, axes)
+    win = None
+    if window is not None:
+        if training:
+            from fastdrop._api import _window_seed
+
+            _window_seed(seed, rng)
+        win = _reduced_window(window, x.shape, axes, rshape, offset)
     seed, offset = _source(seed, offset, rng, nr, training)
     y = out if out is not None else np.empty(x.shape, x.dtype)
     if not training or (kind == "alpha" and p == 0.0):
@@ -93,7 +123,7 @@ def _bcast_forward(x, p, axes, seed, offset, rng, training, out, return_mask, ki
         else:
             _identity(x, y)
         return (y, _ones_mask(nr)) if return_mask else y
-    mask = _draw(nr, p, seed, offset)
+    mask = _draw(nr, p, seed, offset) if win is None else _draw_window(win, nr, p, seed, offset)
     if kind == "alpha":
         if p == 1.0:
             y[...] = 0
@@ -122,12 +152,15 @@ def _mask_or_seed(mask, seed, offset, n, what):
     return None, V.seed(seed), V.offset(offset, n)
 
 
-def _bcast_backward(grad, p, axes, mask, seed, offset, out, kind, what):
+def _bcast_backward(grad, p, axes, mask, seed, offset, out, kind, what, window=None):
     rshape, nr, rstrides = _reduced(grad.shape, axes)
     mask, seed, offset = _mask_or_seed(mask, seed, offset, nr, what)
+    win = None if window is None else _reduced_window(window, grad.shape, axes, rshape,
+                                                      offset or 0)
     y = out if out is not None else np.empty(grad.shape, grad.dtype)
     if mask is None:
-        mask = _draw(nr, p, seed, offset)
+        mask = _draw(nr, p, seed, offset) if win is None else _draw_window(win, nr, p, seed,
+                                                                           offset)
     if kind == "alpha":
         scaled, scale = True, (_R.alpha_constants(p)[0] if p < 1.0 else 0.0)
     elif kind == "inverted":
@@ -154,21 +187,23 @@ def _broadcast_axes(x, broadcast_axes, noise_shape):
 
 
 def _dropout_broadcast(x, p, *, seed, offset, rng, training, mode, out, return_mask,
-                       broadcast_axes, noise_shape):
+                       broadcast_axes, noise_shape, window=None):
     x, p, training, return_mask, out = _common(x, p, training, return_mask, out)
     mode = V.mode(mode)
     axes = _broadcast_axes(x, broadcast_axes, noise_shape)
-    return _bcast_forward(x, p, axes, seed, offset, rng, training, out, return_mask, mode)
+    return _bcast_forward(x, p, axes, seed, offset, rng, training, out, return_mask, mode,
+                          window)
 
 
 def _dropout_backward_broadcast(grad, p, *, mask, seed, offset, mode, out, broadcast_axes,
-                                noise_shape):
+                                noise_shape, window=None):
     grad = V.float_array(grad, "grad")
     p = V.probability(p)
     mode = V.mode(mode)
     out = V.out_array(out, grad)
     axes = _broadcast_axes(grad, broadcast_axes, noise_shape)
-    return _bcast_backward(grad, p, axes, mask, seed, offset, out, mode, "dropout_backward")
+    return _bcast_backward(grad, p, axes, mask, seed, offset, out, mode, "dropout_backward",
+                           window)
 
 
 # ------------------------------------------------------------------------------------------
@@ -279,7 +314,7 @@ def _drop_path_axes(x, mode):
 
 
 def drop_path(x, p, *, scale_by_keep=True, mode="row", seed=None, offset=0, rng=None,
-              training=True, out=None, return_mask=False):
+              training=True, out=None, return_mask=False, window=None):
     """Stochastic depth (Huang et al. 2016; timm ``DropPath``, torchvision
     ``stochastic_depth``): drop a residual branch for a whole sample (``mode="row"``, one
     decision per index of axis 0) or for the whole batch (``mode="batch"``, one decision).
@@ -287,18 +322,20 @@ def drop_path(x, p, *, scale_by_keep=True, mode="row", seed=None, offset=0, rng=
     Kept samples are scaled by ``1 / (1 - p)`` when ``scale_by_keep`` (else passed through);
     inference returns ``x``. Equals ``dropout(x, p, broadcast_axes=<all axes but 0>)`` (row) or
     ``<all axes>`` (batch), with ``mode="naive"`` training semantics when not scale_by_keep.
-    The packed mask has N bits (row) or 1 bit (batch).
+    The packed mask has N bits (row) or 1 bit (batch). ``window=(global_shape, origin)``:
+    ``x`` is a block of a larger batch (see :func:`fastdrop.dropout`); its samples use the
+    global sample indices.
     """
     x, p, training, return_mask, out = _common(x, p, training, return_mask, out)
     scale_by_keep = V.boolean(scale_by_keep, "scale_by_keep")
     mode = V.choice(mode, ("row", "batch"), "mode")
     axes = _drop_path_axes(x, mode)
     return _bcast_forward(x, p, axes, seed, offset, rng, training, out, return_mask,
-                          "inverted" if scale_by_keep else "select")
+                          "inverted" if scale_by_keep else "select", window)
 
 
 def drop_path_backward(grad, p, *, scale_by_keep=True, mode="row", mask=None, seed=None,
-                       offset=0, out=None):
+                       offset=0, out=None, window=None):
     """Gradient of :func:`drop_path`."""
     grad = V.float_array(grad, "grad")
     p = V.probability(p)
@@ -307,7 +344,8 @@ def drop_path_backward(grad, p, *, scale_by_keep=True, mode="row", mask=None, se
     axes = _drop_path_axes(grad, mode)
     out = V.out_array(out, grad)
     return _bcast_backward(grad, p, axes, mask, seed, offset, out,
-                           "inverted" if scale_by_keep else "select", "drop_path_backward")
+                           "inverted" if scale_by_keep else "select", "drop_path_backward",
+                           window)
 
 
 def drop_path_rates(depth, p_max):

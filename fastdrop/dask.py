@@ -11,8 +11,8 @@ float32 / float64, and out-of-core sources such as ``dask.array.from_zarr``.
 
 Supported: :func:`dropout`, :func:`dropout_backward`, :func:`dropout_mask` and the broadcast
 forms :func:`broadcast_dropout`, :func:`spatial_dropout`, :func:`locked_dropout`,
-:func:`embedding_dropout`, :func:`drop_path` (with their backwards). DropBlock, alpha and
-Gaussian dropout have no Dask form yet.
+:func:`embedding_dropout`, :func:`drop_path`, :func:`dropblock` (with their backwards).
+Alpha / feature-alpha and Gaussian dropout have no Dask form yet.
 
 Needs ``pip install 'fastdrop[dask]'``.
 """
@@ -88,21 +88,11 @@ def _naive_inference_block(x, p):
     return fd.dropout(x, p, training=False, mode="naive")
 
 
-def _reduced_keep(shape, origin, axes, rshape, p, seed, offset):
-    """The reduced mask of one block, broadcast to the block's shape (a view)."""
-    rs = tuple(1 if d in axes else n for d, n in enumerate(shape))
-    ro = tuple(0 if d in axes else o for d, o in enumerate(origin))
-    keep = fd.dropout_mask(rs, p, seed=seed, offset=offset, packed=False, window=(rshape, ro))
-    return np.broadcast_to(keep, shape)
-
-
-def _bcast_block(x, p, seed, offset, mode, axes, rshape, block_info=None):
-    mode = "naive" if mode == "select" else mode
-    keep = _reduced_keep(x.shape, _origin(block_info), axes, rshape, p, seed, offset)
-    packed = np.packbits(keep.ravel(), bitorder="little")
-    # the contract's forward is a select (naive) or x * scale where kept, +0 elsewhere; the
-    # backward with a stored mask applies exactly that arithmetic
-    return fd.dropout_backward(x, p, mask=packed, mode=mode)
+def _bcast_block(x, p, seed, offset, mode, axes, gshape, block_info=None):
+    # the block's reduced mask is its window into the global reduced mask (C kernels)
+    mode = "naive" if mode == "select" else mode  # training: naive is a plain select
+    return fd.dropout(x, p, seed=seed, offset=offset, mode=mode, broadcast_axes=axes,
+                      window=(gshape, _origin(block_info)))
 
 
 # --- plain dropout ------------------------------------------------------------------------
@@ -189,7 +179,11 @@ def _bcast(x, p, axes, seed, offset, training, mode, name="x"):
         if mode == "naive":
             return da.map_blocks(_naive_inference_block, x, p, dtype=x.dtype, meta=_meta(x))
         return x
-    return da.map_blocks(_bcast_block, x, p, seed, offset, mode, axes, rshape,
+    if not axes:
+        return da.map_blocks(_dropout_block, x, p, seed, offset,
+                             "naive" if mode == "select" else mode, x.shape, dtype=x.dtype,
+                             meta=_meta(x))
+    return da.map_blocks(_bcast_block, x, p, seed, offset, mode, axes, x.shape,
                          dtype=x.dtype, meta=_meta(x))
 
 

@@ -49,6 +49,7 @@ CASES = [
     ((5, 1, 9), ((2, 3), 1, (4, 5))),
     ((4, 4), 1),                              # one element per chunk
     ((0, 5), (1, 2)),
+    ((), ()),                                 # 0-d
 ]
 
 
@@ -181,3 +182,14 @@ def test_lazy_random_source_and_errors(client):
         fdd.dropout(src.astype(np.complex64), 0.2, seed=1)
     ints = da.arange(10, chunks=3)
     assert client.compute(fdd.dropout(ints, 0.0, seed=1), sync=True).dtype == np.float64
+
+
+def test_out_of_core_source(client, tmp_path):
+    """A disk-backed source read chunk by chunk (as da.from_zarr / from HDF5 would)."""
+    path = tmp_path / "x.f32"
+    x = values((300, 257), np.float32)
+    x.tofile(path)
+    mm = np.memmap(path, dtype=np.float32, mode="r", shape=x.shape)
+    dx = da.from_array(mm, chunks=(64, 100))
+    y = fdd.dropout(dx, 0.3, seed=8, offset=1)
+    assert_bitwise_equal(client.compute(y, sync=True), fd.dropout(x, 0.3, seed=8, offset=1))

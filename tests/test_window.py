@@ -165,8 +165,8 @@ def test_window_needs_seed_and_offset_fits():
         fd.dropout(x, 0.5, window=((4, 4), (0, 0)))
     with pytest.raises(ValueError, match="2\\*\\*64"):
         fd.dropout(x, 0.5, seed=1, offset=2**64 - 10, window=((4, 4), (0, 0)))
-    with pytest.raises(ValueError, match="not supported"):
-        fd.dropout(np.ones((2, 2)), 0.5, seed=1, broadcast_axes=0, window=((4, 4), (0, 0)))
+    with pytest.raises(ValueError, match="seed"):
+        fd.dropout(np.ones((2, 2)), 0.5, broadcast_axes=0, window=((4, 4), (0, 0)))
 
 
 def test_fastdrop_without_dask():
@@ -191,3 +191,37 @@ def test_fastdrop_without_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "fastdrop.dask needs dask: pip install 'fastdrop[dask]'" in out
+
+
+@pytest.mark.parametrize("shape, axes", [
+    ((6, 5, 7, 8), (2, 3)), ((6, 7, 8, 5), (1, 2)), ((9, 10, 11), (0,)), ((9, 10, 11), (2,)),
+    ((9, 10, 11), (1,)), ((5, 4, 3), (0, 1, 2)), ((40, 3, 3), (1, 2)),
+])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_broadcast_and_drop_path_windows(shape, axes, dtype):
+    rng = np.random.default_rng(len(shape) * 7 + sum(axes))
+    whole = values(shape, dtype)
+    for mode in ("inverted", "naive"):
+        y = fd.dropout(whole, 0.4, seed=21, offset=6, mode=mode, broadcast_axes=axes)
+        gb = fd.dropout_backward(whole, 0.4, seed=21, offset=6, mode=mode, broadcast_axes=axes)
+        for sl in _blocks(shape, rng, k=4):
+            win = (shape, _origin(sl))
+            yb, mb = fd.dropout(whole[sl], 0.4, seed=21, offset=6, mode=mode,
+                                broadcast_axes=axes, window=win, return_mask=True)
+            assert_bitwise_equal(yb, y[sl], f"{shape} {axes} {sl}")
+            assert_bitwise_equal(
+                fd.dropout_backward(whole[sl], 0.4, seed=21, offset=6, mode=mode,
+                                    broadcast_axes=axes, window=win), gb[sl])
+            assert_bitwise_equal(
+                fd.dropout_backward(whole[sl], 0.4, mask=mb, mode=mode, broadcast_axes=axes),
+                gb[sl])
+    if axes == tuple(range(1, len(shape))):
+        for sbk in (True, False):
+            y = fd.drop_path(whole, 0.4, seed=3, scale_by_keep=sbk)
+            g = fd.drop_path_backward(whole, 0.4, seed=3, scale_by_keep=sbk)
+            for sl in _blocks(shape, rng, k=4):
+                win = (shape, _origin(sl))
+                assert_bitwise_equal(fd.drop_path(whole[sl], 0.4, seed=3, scale_by_keep=sbk,
+                                                  window=win), y[sl])
+                assert_bitwise_equal(fd.drop_path_backward(whole[sl], 0.4, seed=3,
+                                                           scale_by_keep=sbk, window=win), g[sl])
