@@ -275,6 +275,53 @@ def drop_path_backward(grad, p, *, scale_by_keep=True, mode="row", seed, offset=
                   "inverted" if scale_by_keep else "select", "grad")
 
 
+# --- alpha dropout ------------------------------------------------------------------------
+def _alpha_block(x, p, seed, offset, gshape, block_info=None):
+    from fastdrop import _core
+    from fastdrop import _structured as S
+
+    keep = fd.dropout_mask(x.shape, p, seed=seed, offset=offset,
+                           window=(gshape, _origin(block_info)))  # stream 0, as alpha_dropout
+    y = np.empty(x.shape, x.dtype)
+    S._apply(x, y, _core.OP_AFFINE, mask=keep, abd=fd.reference.alpha_constants(p))
+    return y
+
+
+def _alpha_backward_block(g, p, seed, offset, gshape, block_info=None):
+    keep = fd.dropout_mask(g.shape, p, seed=seed, offset=offset,
+                           window=(gshape, _origin(block_info)))
+    return fd.alpha_dropout_backward(g, p, mask=keep)
+
+
+def alpha_dropout(x, p=0.5, *, seed, offset=0, training=True):
+    """:func:`fastdrop.alpha_dropout` of a Dask array, chunk by chunk, lazily; bitwise equal
+    to the single-array result (its keep mask is the core contract's, stream 0)."""
+    x = _float_dask(x)
+    p = V.probability(p)
+    training = V.boolean(training, "training")
+    seed = V.seed(seed)
+    offset = V.offset(offset, _size(x.shape))
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return da.zeros_like(x)
+    return da.map_blocks(_alpha_block, x, p, seed, offset, x.shape, dtype=x.dtype,
+                         meta=_meta(x))
+
+
+def alpha_dropout_backward(grad, p, *, seed, offset=0):
+    """Gradient of :func:`alpha_dropout` (``grad * a`` where kept), mask regenerated per chunk."""
+    grad = _float_dask(grad, "grad")
+    p = V.probability(p)
+    seed = V.seed(seed)
+    offset = V.offset(offset, _size(grad.shape))
+    return da.map_blocks(_alpha_backward_block, grad, p, seed, offset, grad.shape,
+                         dtype=grad.dtype, meta=_meta(grad))
+
+
+__all__ += ["alpha_dropout", "alpha_dropout_backward"]
+
+
 # --- DropBlock ------------------------------------------------------------------------------
 # A chunk's keep mask depends on the seeds within a block size of it, not on other chunks'
 # data: each task draws the seed-grid window its chunk needs (stream 1, a window into the

@@ -193,3 +193,17 @@ def test_out_of_core_source(client, tmp_path):
     dx = da.from_array(mm, chunks=(64, 100))
     y = fdd.dropout(dx, 0.3, seed=8, offset=1)
     assert_bitwise_equal(client.compute(y, sync=True), fd.dropout(x, 0.3, seed=8, offset=1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape, chunks", [((9, 13), (4, (6, 7))), ((4097,), (1000,)),
+                                           ((3, 5, 7), (2, 2, 3))])
+def test_alpha_dropout(client, shape, chunks, dtype):
+    x = values(shape, dtype)
+    dx = _darr(x, chunks)
+    y, gx = client.compute([fdd.alpha_dropout(dx, 0.3, seed=11, offset=5),
+                            fdd.alpha_dropout_backward(dx, 0.3, seed=11, offset=5)], sync=True)
+    assert_bitwise_equal(y, fd.alpha_dropout(x, 0.3, seed=11, offset=5))
+    _, m = fd.alpha_dropout(x, 0.3, seed=11, offset=5, return_mask=True)
+    assert_bitwise_equal(gx, fd.alpha_dropout_backward(x, 0.3, mask=m))
+    assert fdd.alpha_dropout(dx, 0.3, seed=11, training=False) is dx
