@@ -17,7 +17,6 @@
 #endif
 
 #define TILE FD_TILE
-#define CHUNK (16 * TILE)         /* elements per parallel work item */
 #define PARALLEL_THRESHOLD 65536  /* smaller calls stay on the calling thread */
 
 int fd_openmp_enabled(void)
@@ -185,6 +184,8 @@ static void run_chunk(const job_t *j, size_t c0, size_t c1)
     free(ypan);
 }
 
+static void run_chunk_ctx(const void *j, size_t c0, size_t c1) { run_chunk(j, c0, c1); }
+
 int fd_masked_scale(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n,
                     const uint8_t *mask_in, uint8_t *mask_out, const fd_bernoulli *b,
                     int scaled, double scale, int nthreads)
@@ -201,31 +202,6 @@ int fd_masked_scale(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n
         j.x = &xv;
         j.y = &yv;
     }
-    if (n == 0)
-        return 0;
-    size_t nchunks = (n + CHUNK - 1) / CHUNK;
-    if (nthreads < 1 || n < PARALLEL_THRESHOLD)
-        nthreads = 1;
-    if ((size_t)nthreads > nchunks)
-        nthreads = (int)nchunks;
-    if (nthreads == 1) {
-        run_chunk(&j, 0, n);
-        return 0;
-    }
-#ifdef _OPENMP
-    /* One contiguous, CHUNK-aligned range per thread: the split changes timing, never bits. */
-#pragma omp parallel num_threads(nthreads)
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        size_t lo = nchunks * (size_t)t / (size_t)nt * CHUNK;
-        size_t hi = nchunks * (size_t)(t + 1) / (size_t)nt * CHUNK;
-        if (hi > n)
-            hi = n;
-        if (lo < hi)
-            run_chunk(&j, lo, hi);
-    }
-#else
-    run_chunk(&j, 0, n);
-#endif
+    fd_parallel_chunks(n, nthreads, run_chunk_ctx, &j);
     return 0;
 }

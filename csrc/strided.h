@@ -6,7 +6,8 @@
 
 #include "fastdrop.h"
 
-#define FD_TILE 2048 /* elements per tile: 64-aligned, fits L1 with its buffers */
+#define FD_TILE 2048          /* elements per tile: 64-aligned, fits L1 with its buffers */
+#define FD_CHUNK (16 * FD_TILE) /* elements per parallel work item */
 
 /* A view with its dimensions merged where memory allows (like NumPy's iterator coalescing). */
 typedef struct {
@@ -24,5 +25,11 @@ void fd_strided_copy(const fd_strided *v, size_t i0, size_t n, char *buf, size_t
 size_t fd_panel_len(const fd_strided *v);
 /* Copy flat elements [pa, pb) (at most one panel) between the view and buf, column-blocked. */
 void fd_panel_copy(const fd_strided *v, size_t pa, size_t pb, char *buf, size_t es, int gather);
+
+/* Run fn(ctx, lo, hi) over [0, n) with one contiguous, FD_CHUNK-aligned range per thread
+ * (on the calling thread below fd_parallel_threshold()): the split changes timing, never bits,
+ * and no two threads share a packed-mask byte. */
+void fd_parallel_chunks(size_t n, int nthreads, void (*fn)(const void *ctx, size_t lo, size_t hi),
+                        const void *ctx);
 
 #endif

@@ -21,7 +21,7 @@
 #endif
 
 #define TILE FD_TILE
-#define CHUNK (16 * TILE) /* elements per parallel work item */
+#define CHUNK FD_CHUNK
 #define TWORDS (TILE / 64)
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
@@ -513,6 +513,8 @@ static void run_chunk(const sjob *j, size_t c0, size_t c1)
         run_tile(j, i, (c1 - i < TILE) ? c1 - i : TILE, xbuf, ybuf);
 }
 
+static void run_chunk_ctx(const void *j, size_t c0, size_t c1) { run_chunk(j, c0, c1); }
+
 int fd_struct_apply(fd_dtype dtype, const fd_view *x, const fd_view *y, const fd_struct_op *op,
                     int nthreads)
 {
@@ -534,31 +536,7 @@ int fd_struct_apply(fd_dtype dtype, const fd_view *x, const fd_view *y, const fd
         bmap_init(&bm, x->ndim, x->shape, op->rstrides, op->mask, op->mask_bits);
         j.bm = &bm;
     }
-    if (n == 0)
-        return 0;
-    size_t nchunks = (n + CHUNK - 1) / CHUNK;
-    if (nthreads < 1 || n < fd_parallel_threshold())
-        nthreads = 1;
-    if ((size_t)nthreads > nchunks)
-        nthreads = (int)nchunks;
-    if (nthreads == 1) {
-        run_chunk(&j, 0, n);
-        return 0;
-    }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nthreads)
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        size_t lo = nchunks * (size_t)t / (size_t)nt * CHUNK;
-        size_t hi = nchunks * (size_t)(t + 1) / (size_t)nt * CHUNK;
-        if (hi > n)
-            hi = n;
-        if (lo < hi)
-            run_chunk(&j, lo, hi);
-    }
-#else
-    run_chunk(&j, 0, n);
-#endif
+    fd_parallel_chunks(n, nthreads, run_chunk_ctx, &j);
     return 0;
 }
 
