@@ -1,0 +1,426 @@
+/* DropBlock: the keep mask from per-position seeds, zeroing in O(elements). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fastdrop.h"
+#include "kernels.h"
+#include "strided.h"
+#include "structured.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define TILE FD_TILE
+#define CHUNK FD_CHUNK
+
+#include "bits.h"
+
+/* ------------------------------------------------------------------------------------------
+ * DropBlock.
+ * ---------------------------------------------------------------------------------------- */
+
+/* v |= v << L over a bit vector of nw words (bits move to higher indices; beyond nw dropped). */
+static void shl_or(uint64_t *v, size_t nw, size_t L)
+{
+    size_t q = L >> 6;
+    unsigned r = (unsigned)(L & 63);
+    for (size_t w = nw; w-- > q;) {
+        uint64_t s = v[w - q] << r;
+        if (r && w - q > 0)
+            s |= v[w - q - 1] >> (64 - r);
+        v[w] |= s;
+    }
+}
+
+/* Trailing window: v[c] <- OR of v[c-k+1 .. c] (by doubling: O(nw log k)). */
+static void window_bits(uint64_t *v, size_t nw, size_t k)
+{
+    size_t m = 1;
+    while (2 * m <= k) {
+        shl_or(v, nw, m);
+        m *= 2;
+    }
+    if (k > m)
+        shl_or(v, nw, k - m);
+}
+
+/* Leading window of one word: bit j <- OR of bits j .. j+k-1 (bits past 63 read as 0). */
+static inline uint64_t lead_window(uint64_t v, size_t k)
+{
+    size_t m = 1;
+    while (2 * m <= k) {
+        v |= v >> m;
+        m *= 2;
+    }
+    if (k > m)
+        v |= v >> (k - m);
+    return v;
+}
+
+/* rows i >= sh (nw words at base + i*stride) |= row i - sh; descending, so in place. */
+static void rows_or(uint64_t *base, size_t nrows, size_t stride, size_t nw, size_t sh)
+{
+    if (nw == 1) {
+        for (size_t i = nrows; i-- > sh;)
+            base[i * stride] |= base[(i - sh) * stride];
+        return;
+    }
+    for (size_t i = nrows; i-- > sh;) {
+        uint64_t *dst = base + i * stride;
+        const uint64_t *src = base + (i - sh) * stride;
+        for (size_t w = 0; w < nw; w++)
+            dst[w] |= src[w];
+    }
+}
+
+/* The trailing window along rows: row i <- OR of rows i-k+1 .. i. */
+static void window_rows(uint64_t *base, size_t nrows, size_t stride, size_t nw, size_t k)
+{
+    size_t m = 1;
+    while (2 * m <= k) {
+        rows_or(base, nrows, stride, nw, m);
+        m *= 2;
+    }
+    if (k > m)
+        rows_or(base, nrows, stride, nw, k - m);
+}
+
+uint64_t fd_count_bits(const uint8_t *mask, size_t n)
+{
+    uint64_t c = 0;
+    size_t nfull = n / 64;
+    for (size_t w = 0; w < nfull; w++) {
+        uint64_t v;
+        memcpy(&v, mask + 8 * w, 8);
+        c += popcount64(v);
+    }
+    for (size_t i = nfull * 64; i < n; i++)
+        c += (mask[i >> 3] >> (i & 7)) & 1;
+    return c;
+}
+
+/* Geometry of one DropBlock call (per axis a = D, H, W). */
+typedef struct {
+    size_t S[3], K[3], G[3], O[3], E[3];
+    size_t P, Gn, pw, nw, nwx, slab;
+    int narrow; /* rows of one word: G[2] + K[2] - 1 <= 64 (so S[2] <= 64) */
+} dbgeom;
+
+/* Per-thread scratch of the plane builder. */
+typedef struct {
+    uint64_t *B;    /* (E0 * slab + 1) words: rows in output-W coordinates, (E0, E1) layout */
+    uint64_t *row;  /* nwx + 2 words: one extended seed row */
+    uint64_t *out;  /* S0 * S1 + 1 words: output rows (narrow maps) */
+    size_t *nz;     /* G0 * G1 + 1: indices of rows holding seeds (narrow maps) */
+} dbscratch;
+
+static size_t bit_length(size_t v)
+{
+    size_t b = 0;
+    while (v) {
+        b++;
+        v >>= 1;
+    }
+    return b;
+}
+
+/* The dropped bits of one plane (tight, P bits, in D: pw zeroed words) from its seeds: bits
+ * sbit0 .. sbit0 + Gn - 1 of the packed keep mask sb (a seed where the bit is 0). Every path
+ * computes the same set, the union of the clipped blocks of the seeds. Returns the count. */
+static uint64_t plane_dropped(const dbgeom *g, const uint8_t *sb, size_t sbytes, size_t sbit0,
+                              uint64_t *D, const dbscratch *w)
+{
+    const size_t *S = g->S, *K = g->K, *G = g->G, *O = g->O, *E = g->E;
+    const size_t nw = g->nw, slab = g->slab;
+    uint64_t *B = w->B;
+    uint64_t dropped = 0;
+    if (g->narrow) {
+        /* W pass, one word per row: out[j] = OR seeds[j + O - K + 1 .. j + O]; with the seeds
+         * moved up by K - 1 (G + K - 1 <= 64 bits) that is the leading window at j + O.
+         * Dilated rows go to w->out[r] (r = dd * G1 + hh), their indices to w->nz. */
+        size_t nnz = 0;
+        for (size_t r = 0; r < G[0] * G[1]; r++) {
+            uint64_t v = ~load_bits(sb, sbytes, sbit0 + r * G[2]) & low_mask(G[2]);
+            if (v) {
+                B[r] = (lead_window(v << (K[2] - 1), K[2]) >> O[2]) & low_mask(S[2]);
+                w->nz[nnz++] = r;
+            }
+        }
+        if (!nnz)
+            return 0;
+        uint64_t *out = w->out;
+        size_t sep = (E[0] + G[0]) * E[1] * (bit_length(K[0]) + bit_length(K[1]) + 1);
+        if (nnz * K[0] * K[1] <= sep) {
+            /* sparse seeds: OR each dilated row into the K0 x K1 output rows it covers */
+            memset(out, 0, S[0] * S[1] * 8);
+            for (size_t i = 0; i < nnz; i++) {
+                size_t r = w->nz[i], dd = r / G[1], hh = r - dd * G[1];
+                uint64_t v = B[r];
+                size_t d0 = dd > O[0] ? dd - O[0] : 0, d1 = dd + K[0] - O[0];
+                size_t h0 = hh > O[1] ? hh - O[1] : 0, h1 = hh + K[1] - O[1];
+                d1 = d1 > S[0] ? S[0] : d1;
+                h1 = h1 > S[1] ? S[1] : h1;
+                for (size_t d = d0; d < d1; d++)
+                    for (size_t h = h0; h < h1; h++)
+                        out[d * S[1] + h] |= v;
+            }
+        } else {
+            /* dense seeds: separable trailing windows over rows laid out (E0, E1) in out2 */
+            uint64_t *R = B + G[0] * G[1]; /* (E0 * E1) words after the packed rows */
+            memset(R, 0, E[0] * E[1] * 8);
+            for (size_t i = 0; i < nnz; i++) {
+                size_t r = w->nz[i], dd = r / G[1];
+                R[dd * E[1] + (r - dd * G[1])] = B[r];
+            }
+            for (size_t dd = 0; dd < G[0]; dd++)
+                window_rows(R + dd * E[1], E[1], 1, 1, K[1]);
+            window_rows(R, E[0], E[1], E[1], K[0]);
+            for (size_t d = 0; d < S[0]; d++)
+                for (size_t h = 0; h < S[1]; h++)
+                    out[d * S[1] + h] = R[(d + O[0]) * E[1] + h + O[1]];
+        }
+        for (size_t r = 0; r < S[0] * S[1]; r++) {
+            or_bits(D, r * S[2], out[r], (unsigned)S[2]);
+            dropped += popcount64(out[r]);
+        }
+        return dropped;
+    }
+    int any = 0;
+    memset(B, 0, E[0] * slab * 8);
+    /* W pass: each seed row dilated along W, into output-W coordinates (rows of B) */
+    for (size_t dd = 0; dd < G[0]; dd++)
+        for (size_t hh = 0; hh < G[1]; hh++) {
+            size_t base = sbit0 + (dd * G[1] + hh) * G[2];
+            uint64_t *dst = B + dd * slab + hh * nw, *row = w->row;
+            int rowany = 0;
+            for (size_t c = 0; c < g->nwx + 1; c++)
+                row[c] = 0;
+            for (size_t c = 0; c < G[2]; c += 64) {
+                unsigned l = G[2] - c < 64 ? (unsigned)(G[2] - c) : 64;
+                uint64_t v = ~load_bits(sb, sbytes, base + c) & low_mask(l);
+                if (v) {
+                    or_bits(row, c, v, l);
+                    rowany = 1;
+                }
+            }
+            if (!rowany)
+                continue;
+            any = 1;
+            window_bits(row, g->nwx, K[2]);
+            for (size_t c = 0; c < S[2]; c += 64) {
+                unsigned l = S[2] - c < 64 ? (unsigned)(S[2] - c) : 64;
+                or_bits(dst, c, word_bits(row, g->nwx, O[2] + c), l);
+            }
+        }
+    if (!any)
+        return 0;
+    /* H pass, then D pass (trailing windows; output row h reads row h + O) */
+    for (size_t dd = 0; dd < G[0]; dd++)
+        window_rows(B + dd * slab, E[1], nw, nw, K[1]);
+    window_rows(B, E[0], slab, slab, K[0]);
+    for (size_t d = 0; d < S[0]; d++)
+        for (size_t h = 0; h < S[1]; h++) {
+            const uint64_t *src = B + (d + O[0]) * slab + (h + O[1]) * nw;
+            size_t pos = (d * S[1] + h) * S[2];
+            for (size_t c = 0; c < S[2]; c += 64) {
+                unsigned l = S[2] - c < 64 ? (unsigned)(S[2] - c) : 64;
+                uint64_t v = src[c >> 6] & low_mask(l);
+                if (v) {
+                    or_bits(D, pos + c, v, l);
+                    dropped += popcount64(v);
+                }
+            }
+        }
+    return dropped;
+}
+
+/* dst (a zeroed word buffer whose bit 0 is global bit b0) gets bits [b0, b1) of the keep
+ * mask: channels_first layout, planes of P bits taken (inverted) from T. */
+typedef struct {
+    size_t N, C, Cs, P, pw;
+    const uint64_t *T;
+    int share;
+} outmap;
+
+static void out_first(const outmap *om, uint64_t *dst, size_t b0, size_t b1)
+{
+    size_t b = b0;
+    while (b < b1) {
+        size_t pl = b / om->P, within = b - pl * om->P;
+        size_t len = om->P - within;
+        if (len > b1 - b)
+            len = b1 - b;
+        size_t n_ = pl / om->C, c = pl - n_ * om->C;
+        const uint64_t *src = om->T + (n_ * om->Cs + (om->share ? 0 : c)) * om->pw;
+        for (size_t o = 0; o < len; o += 64) {
+            unsigned l = len - o < 64 ? (unsigned)(len - o) : 64;
+            or_bits(dst, b - b0 + o, ~word_bits(src, om->pw, within + o), l);
+        }
+        b += len;
+    }
+}
+
+static void out_last(const outmap *om, uint64_t *dst, size_t b0, size_t b1)
+{
+    size_t pos = b0 / om->C, c = b0 - pos * om->C;
+    size_t n_ = pos / om->P, within = pos - n_ * om->P;
+    for (size_t b = b0; b < b1;) {
+        if (om->share) {
+            size_t len = om->C - c;
+            if (len > b1 - b)
+                len = b1 - b;
+            const uint64_t *src = om->T + n_ * om->pw;
+            if (!((src[within >> 6] >> (within & 63)) & 1))
+                set_run(dst, b - b0, len);
+            b += len;
+            c += len;
+        } else {
+            const uint64_t *src = om->T + (n_ * om->Cs + c) * om->pw;
+            if (!((src[within >> 6] >> (within & 63)) & 1))
+                dst[(b - b0) >> 6] |= 1ull << ((b - b0) & 63);
+            b++;
+            c++;
+        }
+        if (c == om->C) {
+            c = 0;
+            if (++within == om->P) {
+                within = 0;
+                n_++;
+            }
+        }
+    }
+}
+
+#define OUT_WORDS 512     /* words per output work item (4 KiB of mask) */
+#define SEED_GROUP 32768  /* seeds drawn per fd_masked_scale call (whole planes) */
+
+int fd_dropblock_mask(size_t nbatch, size_t nchan, const size_t sp[3], const size_t kk[3],
+                      int valid_only, int share_channels, int channels_last,
+                      const fd_bernoulli *seeds, uint8_t *mask_out, uint64_t *kept, int nthreads)
+{
+    dbgeom g;
+    for (int a = 0; a < 3; a++) {
+        g.S[a] = sp[a];
+        g.K[a] = kk[a] < 1 ? 1 : (kk[a] > sp[a] ? sp[a] : kk[a]);
+        g.G[a] = valid_only ? g.S[a] - g.K[a] + 1 : g.S[a];
+        g.O[a] = valid_only ? 0 : g.K[a] / 2; /* timm: block from s - k//2 */
+        g.E[a] = g.G[a] + g.K[a] - 1;
+    }
+    size_t Cs = share_channels ? 1 : nchan;
+    size_t nplanes = nbatch * Cs;
+    g.P = g.S[0] * g.S[1] * g.S[2];
+    g.Gn = g.G[0] * g.G[1] * g.G[2];
+    size_t n = nbatch * nchan * g.P;
+    *kept = 0;
+    if (n == 0)
+        return 0;
+    g.pw = (g.P + 63) / 64;
+    g.nw = (g.S[2] + 63) / 64;
+    g.nwx = (g.G[2] + g.K[2] - 1 + 63) / 64;
+    g.slab = g.E[1] * g.nw;
+    g.narrow = g.G[2] + g.K[2] - 1 <= 64;
+    /* planes land on whole bytes of the mask: write them directly, else through T */
+    int direct = !channels_last && g.P % 8 == 0;
+    size_t gp = g.Gn >= SEED_GROUP ? 1 : SEED_GROUP / (g.Gn ? g.Gn : 1); /* planes per draw */
+    size_t ngroups = (nplanes + gp - 1) / gp;
+    size_t sbytes = (gp * g.Gn + 7) / 8;
+    uint64_t *T = NULL;
+    if (!direct) {
+        T = (uint64_t *)calloc(nplanes * g.pw + 1, 8);
+        if (!T)
+            return -2;
+    }
+    if (nthreads < 1 || n < fd_parallel_threshold())
+        nthreads = 1;
+    if ((size_t)nthreads > ngroups)
+        nthreads = (int)ngroups;
+    uint64_t dropped = 0;
+    int fail = 0;
+
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1) reduction(+ : dropped)
+#endif
+    {
+        size_t nrows = g.G[0] * g.G[1], brows = g.E[0] * g.slab;
+        if (g.narrow) /* packed seed rows, then the (E0, E1) rows of the dense path */
+            brows = nrows + g.E[0] * g.E[1];
+        dbscratch w;
+        w.B = (uint64_t *)malloc((brows + 1) * 8);
+        w.row = (uint64_t *)malloc((g.nwx + 2) * 8);
+        w.out = (uint64_t *)malloc((g.S[0] * g.S[1] + 1) * 8);
+        w.nz = (size_t *)malloc((nrows + 1) * sizeof(size_t));
+        uint64_t *D = (uint64_t *)malloc((g.pw + 1) * 8);
+        uint8_t *sb = (uint8_t *)malloc(sbytes + 8);
+        if (!w.B || !w.row || !w.out || !w.nz || !D || !sb) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+            fail = 1;
+        } else {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (size_t gi = 0; gi < ngroups; gi++) {
+                size_t p0 = gi * gp, p1 = p0 + gp < nplanes ? p0 + gp : nplanes;
+                fd_bernoulli b = *seeds;
+                b.offset += (uint64_t)p0 * g.Gn;
+                fd_masked_scale(FD_F32, NULL, NULL, (p1 - p0) * g.Gn, NULL, sb, &b, 0, 0.0, 1);
+                size_t gb = ((p1 - p0) * g.Gn + 7) / 8;
+                for (size_t p = p0; p < p1; p++) {
+                    uint64_t *tp = direct ? D : T + p * g.pw;
+                    if (direct)
+                        memset(D, 0, g.pw * 8);
+                    uint64_t dr = plane_dropped(&g, sb, gb, (p - p0) * g.Gn, tp, &w);
+                    dropped += dr;
+                    if (!direct)
+                        continue;
+                    /* keep = ~dropped, written to every channel plane this seed plane feeds */
+                    for (size_t i = 0; i < g.pw; i++)
+                        D[i] = ~D[i];
+                    size_t nsample = p / Cs, c0 = share_channels ? 0 : p % Cs;
+                    size_t c1 = share_channels ? nchan : c0 + 1;
+                    for (size_t c = c0; c < c1; c++)
+                        memcpy(mask_out + (nsample * nchan + c) * (g.P / 8), D, g.P / 8);
+                }
+            }
+        }
+        free(w.B);
+        free(w.row);
+        free(w.out);
+        free(w.nz);
+        free(D);
+        free(sb);
+    }
+    if (fail) {
+        free(T);
+        return -2;
+    }
+    if (!direct) {
+        /* the packed keep mask in x's C order: fixed word ranges, so no byte is shared */
+        outmap om = {nbatch, nchan, Cs, g.P, g.pw, T, share_channels};
+        size_t nwords = (n + 63) / 64, nbytes = (n + 7) / 8;
+        size_t nitems = (nwords + OUT_WORDS - 1) / OUT_WORDS;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+#endif
+        for (size_t it = 0; it < nitems; it++) {
+            uint64_t buf[OUT_WORDS + 1];
+            size_t w0 = it * OUT_WORDS, w1 = w0 + OUT_WORDS < nwords ? w0 + OUT_WORDS : nwords;
+            size_t b0 = w0 * 64, b1 = w1 * 64 < n ? w1 * 64 : n;
+            memset(buf, 0, sizeof buf);
+            if (channels_last)
+                out_last(&om, buf, b0, b1);
+            else
+                out_first(&om, buf, b0, b1);
+            size_t nb = (w1 - w0) * 8;
+            if (w0 * 8 + nb > nbytes)
+                nb = nbytes - w0 * 8;
+            memcpy(mask_out + w0 * 8, buf, nb);
+        }
+        free(T);
+    }
+    *kept = (uint64_t)n - dropped * (uint64_t)(share_channels ? nchan : 1);
+    return 0;
+}
+
