@@ -52,6 +52,18 @@ typedef struct {
 int fd_struct_apply(fd_dtype dtype, const fd_view *x, const fd_view *y, const fd_struct_op *op,
                     int nthreads);
 
+/* fd_struct_apply on a window (csrc/window.c): x and y (one shape, x->ndim <= 64 dims) are the
+ * block at `origin` of a virtual C-order array of shape `gshape` (docs/contract.md, "Windows").
+ * The element with local multi-index j has global index base + ravel(origin + j, gshape),
+ * base = op->bern->offset when keep bits come from the contract, else op->offset (NOISE); the
+ * keep bits and the normals are those of the global indices, op->mask_out is packed in the
+ * block's own C order. Ops that read a stored mask (op->mask, full or reduced) are indexed
+ * locally and ignore the window. Bits never depend on nthreads.
+ * Returns 0, -1 for bad arguments, -2 when out of memory. */
+int fd_struct_apply_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
+                           const ptrdiff_t *gshape, const ptrdiff_t *origin,
+                           const fd_struct_op *op, int nthreads);
+
 /* The contract's standard normals of global elements offset .. offset + n - 1 (float64). */
 void fd_gaussian_normals(double *z, size_t n, uint64_t seed, uint64_t offset, int nthreads);
 

@@ -1,4 +1,5 @@
-/* fd_masked_scale_window: fd_masked_scale on a block (window) of a larger virtual array.
+/* fd_masked_scale_window / fd_struct_apply_window: fd_masked_scale and fd_struct_apply
+ * (structured.c) on a block (window) of a larger virtual array.
  *
  * The array being processed is the block at `origin` of a virtual C-order array of shape
  * `gshape`; its element with local multi-index j has global index
@@ -6,7 +7,8 @@
  * (docs/contract.md, "Windows"). Trailing dimensions along which the block spans the whole
  * global extent are contiguous in the global index, so they are merged; each remaining "row"
  * of the block (the last non-full dimension and everything after it) is then one contiguous run
- * of global indices and is handed to fd_masked_scale with b.offset = offset + G(row start).
+ * of global indices and is handed to fd_masked_scale (or fd_struct_apply) with its global start offset + G(row start)
+ * as the Bernoulli offset (and, for NOISE, as the normals' offset).
  *
  * Packed mask: local C order, ceil(n / 8) bytes. A row whose first local element is not a
  * multiple of 8 has its bits drawn into a per-thread buffer and shifted into place. Rows are
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "fastdrop.h"
+#include "structured.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -34,9 +37,10 @@ typedef struct {
     uint64_t gstride[MAXDIM];  /* global C-order strides (elements), mod 2^64 */
     uint64_t base;             /* offset + sum(origin * gstride) */
     uint8_t *mask_out;
-    const fd_bernoulli *b;
+    const fd_bernoulli *b;     /* fd_masked_scale rows (op == NULL) */
     int scaled;
     double scale;
+    const fd_struct_op *op;    /* fd_struct_apply rows */
 } wjob_t;
 
 /* OR the n bits src[0..n) (bit 0 of src[0] first) into dst at bit position pos.
@@ -95,20 +99,36 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
                 yd += idx[d] * w->y->strides[d];
             }
         }
-        fd_bernoulli b = *w->b;
-        b.offset = g;
         size_t pos = row * w->L;
         uint8_t *mout = NULL;
         if (w->mask_out)
             mout = (pos & 7) ? tmp : w->mask_out + pos / 8;
         int rc;
-        if (w->x) {
+        if (w->op) {
+            fd_struct_op o = *w->op;
+            fd_bernoulli b;
+            if (o.bern) {
+                b = *o.bern;
+                b.offset = g;
+                o.bern = &b;
+            }
+            o.offset = g;
+            o.mask_out = mout;
             xv.data = xd;
             yv.data = yd;
-            rc = fd_masked_scale(w->dtype, &xv, &yv, w->L, NULL, mout, &b, w->scaled, w->scale,
-                                 nthreads);
+            rc = fd_struct_apply(w->dtype, &xv, &yv, &o, nthreads);
         } else {
-            rc = fd_masked_scale(w->dtype, NULL, NULL, w->L, NULL, mout, &b, 0, 1.0, nthreads);
+            fd_bernoulli b = *w->b;
+            b.offset = g;
+            if (w->x) {
+                xv.data = xd;
+                yv.data = yd;
+                rc = fd_masked_scale(w->dtype, &xv, &yv, w->L, NULL, mout, &b, w->scaled,
+                                     w->scale, nthreads);
+            } else {
+                rc = fd_masked_scale(w->dtype, NULL, NULL, w->L, NULL, mout, &b, 0, 1.0,
+                                     nthreads);
+            }
         }
         if (rc)
             return rc;
@@ -123,72 +143,50 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
     return 0;
 }
 
-int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
-                           const ptrdiff_t *lshape, int ndim, const ptrdiff_t *gshape,
-                           const ptrdiff_t *origin, const uint8_t *mask_in, uint8_t *mask_out,
-                           const fd_bernoulli *b, int scaled, double scale, int nthreads)
+/* Rows of w (set up except r, L, base, gstride) over the block: merge the trailing dims the
+ * block spans entirely, then run the rows, split between threads in units of 8 rows. */
+static int run_window(wjob_t *w, const ptrdiff_t *gshape, const ptrdiff_t *origin, uint64_t start,
+                      size_t n, int nthreads)
 {
-    if ((unsigned)dtype > FD_F64 || ndim < 0 || ndim > MAXDIM)
-        return -1;
-    size_t n = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (lshape[d] < 0 || origin[d] < 0 || origin[d] + lshape[d] > gshape[d])
-            return -1;
-        n *= (size_t)lshape[d];
-    }
-    /* A stored mask fixes every keep bit: the window does not matter. */
-    if (mask_in || n == 0)
-        return fd_masked_scale(dtype, x, y, n, mask_in, mask_out, b, scaled, scale, nthreads);
-
-    wjob_t w;
-    w.dtype = dtype;
-    w.x = x;
-    w.y = y;
-    w.ndim = ndim;
-    w.lshape = lshape;
-    w.mask_out = mask_out;
-    w.b = b;
-    w.scaled = scaled;
-    w.scale = scale;
+    const int ndim = w->ndim;
+    const ptrdiff_t *lshape = w->lshape;
     uint64_t st = 1;
     for (int d = ndim - 1; d >= 0; d--) {
-        w.gstride[d] = st;
+        w->gstride[d] = st;
         st *= (uint64_t)gshape[d];
     }
-    /* merge trailing dims the block spans entirely: r = the last dim that it does not */
+    /* r = the last dim the block does not span: dims [r, ndim) form one contiguous global run
+     * (r = -1, the whole global array, is one row of all dims) */
     int r = ndim - 1;
     while (r >= 0 && lshape[r] == gshape[r])
         r--;
-    if (r < 0) { /* the whole global array: one run */
-        fd_bernoulli bb = *b;
-        return fd_masked_scale(dtype, x, y, n, NULL, mask_out, &bb, scaled, scale, nthreads);
-    }
-    /* rows: local dims [0, r) index them; dim r and later form one contiguous global run */
-    w.r = r;
-    w.L = (size_t)lshape[r] * (size_t)w.gstride[r];
-    w.base = b->offset;
+    if (r < 0)
+        r = 0;
+    w->r = r;
+    w->L = ndim ? (size_t)lshape[r] * (size_t)w->gstride[r] : 1;
+    w->base = start;
     for (int d = 0; d < ndim; d++)
-        w.base += (uint64_t)origin[d] * w.gstride[d];
-    size_t R = n / w.L;
+        w->base += (uint64_t)origin[d] * w->gstride[d];
+    size_t R = n / w->L;
 
-    if (mask_out) /* rows not starting on a byte are OR-ed in: start from zeros */
-        memset(mask_out, 0, (n + 7) / 8);
-    int need_tmp = mask_out && (w.L & 7);
-    size_t tmpsz = (w.L + 7) / 8 + 8;
+    if (w->mask_out) /* rows not starting on a byte are OR-ed in: start from zeros */
+        memset(w->mask_out, 0, (n + 7) / 8);
+    int need_tmp = w->mask_out && (w->L & 7);
+    size_t tmpsz = (w->L + 7) / 8 + 8;
     size_t units = (R + 7) / 8; /* 8 rows start on a byte boundary */
     if (nthreads < 1 || n < fd_parallel_threshold())
         nthreads = 1;
-    if ((size_t)nthreads > units)
-        nthreads = (int)units;
     if (nthreads <= 1 || R < 16) {
         /* few rows (or a small block): rows in order, each row may use threads itself */
         uint8_t *tmp = need_tmp ? malloc(tmpsz) : NULL;
         if (need_tmp && !tmp)
             return -2;
-        int rc = run_rows(&w, 0, R, tmp, nthreads < 1 ? 1 : nthreads);
+        int rc = run_rows(w, 0, R, tmp, nthreads);
         free(tmp);
         return rc;
     }
+    if ((size_t)nthreads > units)
+        nthreads = (int)units;
     int rc = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads) reduction(| : rc)
@@ -203,7 +201,7 @@ int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
             if (need_tmp && !tmp)
                 rc = -2;
             else
-                rc = run_rows(&w, lo, hi, tmp, 1);
+                rc = run_rows(w, lo, hi, tmp, 1);
             free(tmp);
         }
     }
@@ -212,9 +210,69 @@ int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
         uint8_t *tmp = need_tmp ? malloc(tmpsz) : NULL;
         if (need_tmp && !tmp)
             return -2;
-        rc = run_rows(&w, 0, R, tmp, 1);
+        rc = run_rows(w, 0, R, tmp, 1);
         free(tmp);
     }
 #endif
     return rc;
+}
+
+static int check_window(int ndim, const ptrdiff_t *lshape, const ptrdiff_t *gshape,
+                        const ptrdiff_t *origin, size_t *n)
+{
+    if (ndim < 0 || ndim > MAXDIM)
+        return -1;
+    *n = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (lshape[d] < 0 || origin[d] < 0 || origin[d] + lshape[d] > gshape[d])
+            return -1;
+        *n *= (size_t)lshape[d];
+    }
+    return 0;
+}
+
+int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
+                           const ptrdiff_t *lshape, int ndim, const ptrdiff_t *gshape,
+                           const ptrdiff_t *origin, const uint8_t *mask_in, uint8_t *mask_out,
+                           const fd_bernoulli *b, int scaled, double scale, int nthreads)
+{
+    size_t n;
+    if ((unsigned)dtype > FD_F64 || check_window(ndim, lshape, gshape, origin, &n))
+        return -1;
+    /* A stored mask fixes every keep bit: the window does not matter. */
+    if (mask_in || n == 0)
+        return fd_masked_scale(dtype, x, y, n, mask_in, mask_out, b, scaled, scale, nthreads);
+    wjob_t w = {0};
+    w.dtype = dtype;
+    w.x = x;
+    w.y = y;
+    w.ndim = ndim;
+    w.lshape = lshape;
+    w.mask_out = mask_out;
+    w.b = b;
+    w.scaled = scaled;
+    w.scale = scale;
+    return run_window(&w, gshape, origin, b->offset, n, nthreads);
+}
+
+int fd_struct_apply_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
+                           const ptrdiff_t *gshape, const ptrdiff_t *origin,
+                           const fd_struct_op *op, int nthreads)
+{
+    size_t n;
+    if ((unsigned)dtype > FD_F64 || !x || !y || x->ndim != y->ndim ||
+        check_window(x->ndim, x->shape, gshape, origin, &n))
+        return -1;
+    /* keep bits read from a stored (full or reduced) mask are indexed locally: no window */
+    if (n == 0 || (op->op != FD_OP_NOISE && !op->bern))
+        return fd_struct_apply(dtype, x, y, op, nthreads);
+    wjob_t w = {0};
+    w.dtype = dtype;
+    w.x = x;
+    w.y = y;
+    w.ndim = x->ndim;
+    w.lshape = x->shape;
+    w.mask_out = op->op == FD_OP_NOISE ? NULL : op->mask_out;
+    w.op = op;
+    return run_window(&w, gshape, origin, op->bern ? op->bern->offset : op->offset, n, nthreads);
 }

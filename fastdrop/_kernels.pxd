@@ -80,3 +80,8 @@ cdef extern from "fastdrop.h" nogil:
                                const Py_ssize_t *origin, const uint8_t *mask_in,
                                uint8_t *mask_out, const fd_bernoulli *b, int scaled,
                                double scale, int nthreads) noexcept
+
+cdef extern from "structured.h" nogil:
+    int fd_struct_apply_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
+                               const Py_ssize_t *gshape, const Py_ssize_t *origin,
+                               const fd_struct_op *op, int nthreads) noexcept

@@ -52,16 +52,33 @@ def _draw(n, p, seed, offset):
 
 
 def _apply(x, y, op, mask=None, rstrides=None, mask_out=None, bern=None, scaled=False,
-           scale=1.0, abd=(0.0, 0.0, 0.0), sigma=0.0, seed=0, offset=0):
-    """One fused pass of csrc/structured.c over x into y."""
+           scale=1.0, abd=(0.0, 0.0, 0.0), sigma=0.0, seed=0, offset=0, win=None):
+    """One fused pass of csrc/structured.c over x into y. win: (shape, global_shape, origin)
+    from fastdrop._api._window: x is that block (keep bits from `bern` or NOISE only)."""
     if x.size == 0:
         return
     if bern is not None:  # (seed, offset, threshold)
         seed, offset, thr = bern
     else:
         thr = 0
+    if win is not None:
+        _core.struct_apply_window(x, y, op, win[1], win[2], mask_out, bern is not None, seed,
+                                  offset, thr, False, scaled, scale, abd[0], abd[1], abd[2],
+                                  sigma, get_num_threads())
+        return
     _core.struct_apply(x, y, op, mask, rstrides, mask_out, bern is not None, seed, offset, thr,
                        False, scaled, scale, abd[0], abd[1], abd[2], sigma, get_num_threads())
+
+
+def _forward_window(window, shape, seed, offset, rng, training):
+    """Validate window= of a forward (an explicit seed when training); the window or None."""
+    if window is None:
+        return None
+    from fastdrop._api import _window, _window_seed
+
+    if training:
+        _window_seed(seed, rng)
+    return _window(window, shape, offset)
 
 
 def _identity(x, y):
@@ -360,15 +377,39 @@ def drop_path_rates(depth, p_max):
 # ------------------------------------------------------------------------------------------
 # DropBlock
 # ------------------------------------------------------------------------------------------
-def _dropblock_args(x, block_size, data_format, valid_only, share_channels, scale, what, name):
+def _dropblock_args(x, block_size, data_format, valid_only, share_channels, scale, what, name,
+                    window=None):
+    """Validated DropBlock arguments and the geometry (N, C, S, K, G) of the whole array: x's
+    own, or with window= the global shape's. Also returns the window (or None)."""
+    from fastdrop._api import _window
+
     data_format = V.data_format(data_format)
     V.ndim_in(x, (4, 5), what, name)
     valid_only = V.boolean(valid_only, "valid_only")
     share_channels = V.boolean(share_channels, "share_channels")
     scale = V.choice(scale, ("count", "expected"), "scale")
     bs = V.block_size(block_size, x.ndim - 2)
-    N, C, S, K, G = _R.dropblock_geometry(x.shape, bs, data_format, valid_only)
-    return (data_format, valid_only, share_channels, scale, N, C, S, K, G)
+    win = None if window is None else _window(window, x.shape, 0)  # offset: checked on seeds
+    N, C, S, K, G = _R.dropblock_geometry(x.shape if win is None else win[1], bs, data_format,
+                                          valid_only)
+    return (data_format, valid_only, share_channels, scale, N, C, S, K, G, win)
+
+
+def _kept_count(kept_count, win, scale, training=True):
+    """The global kept count a windowed scale="count" DropBlock needs (None otherwise)."""
+    if kept_count is None:
+        if win is not None and scale == "count" and training:
+            raise ValueError(
+                "dropblock with window= and scale='count' needs kept_count=, the number of kept "
+                "elements of the whole array (a block cannot count the others: sum the blocks' "
+                "kept counts first, as fastdrop.dask.dropblock does), or use scale='expected'")
+        return None
+    if win is None:
+        raise ValueError("kept_count= goes with window=; without a window the kept count of "
+                         "the array is computed exactly")
+    if scale != "count":
+        raise ValueError("kept_count= is only used with scale='count'")
+    return V.integer(kept_count, "kept_count", 0, math.prod(win[1]) + 1)
 
 
 def _dropblock_mask(shape, p, N, C, S, K, G, data_format, valid_only, share_channels, seed,
@@ -389,6 +430,63 @@ def _dropblock_mask(shape, p, N, C, S, K, G, data_format, valid_only, share_chan
     return mask, kept
 
 
+def _dropblock_window_mask(win, p, S, K, G, data_format, valid_only, share_channels, seed,
+                           offset):
+    """Packed keep mask (the block's own C order) of the block win = (shape, global_shape,
+    origin) of a DropBlock input: the block depends only on the seeds within a block size of
+    it, so the window of the global seed grid (stream 1) those can come from is drawn
+    (csrc/window.c), dilated along each spatial axis and cropped to the block."""
+    from fastdrop._api import _run_window
+
+    shape, gshape, origin = win
+    n = math.prod(shape)
+    mask = np.zeros((n + 7) // 8, np.uint8)
+    if n == 0 or p == 1.0:
+        return mask
+    if data_format == "channels_first":
+        n0, c0, sp0 = origin[0], origin[1], origin[2:]
+        nn, cc, sp = shape[0], shape[1], shape[2:]
+    else:
+        n0, c0, sp0 = origin[0], origin[-1], origin[1:-1]
+        nn, cc, sp = shape[0], shape[-1], shape[1:-1]
+    Cs, cs0, csn = (1, 0, 1) if share_channels else (gshape[1 if data_format ==
+                                                             "channels_first" else -1], c0, cc)
+    # seed-grid range per spatial axis: output i is covered by the seeds i + o - t, t < k
+    lo, hi = [], []
+    for a, m, k, g in zip(sp0, sp, K, G):
+        o = 0 if valid_only else k // 2
+        lo.append(max(a + o - k + 1, 0))
+        hi.append(max(min(a + m + o, g), lo[-1]))
+    sshape = (nn, csn) + tuple(h - l for l, h in zip(lo, hi))
+    dropped = np.zeros(sshape, bool)
+    ns = math.prod(sshape)
+    if ns:
+        gamma = min(_R.dropblock_gamma(p, S, K), 1.0)
+        m = np.empty((ns + 7) // 8, np.uint8)
+        _run_window(None, None, (sshape, (gshape[0], Cs) + tuple(G), (n0, cs0) + tuple(lo)),
+                    None, m, seed, offset, gamma, False, stream=_core.STREAM_DROPBLOCK)
+        dropped = ~np.unpackbits(m, count=ns, bitorder="little").view(bool).reshape(sshape)
+    for ax, (a, m, k, g, l) in enumerate(zip(sp0, sp, K, G, lo)):
+        axis = 2 + ax
+        o = 0 if valid_only else k // 2
+        w = dropped.shape[axis]
+        out_shape = list(dropped.shape)
+        out_shape[axis] = m
+        out = np.zeros(out_shape, bool)
+        view = [1] * dropped.ndim
+        view[axis] = m
+        if w:
+            for t in range(k):
+                src = np.arange(a, a + m) + o - t - l  # seed index within the drawn window
+                ok = ((src + l < g) & (src >= 0) & (src < w)).reshape(view)
+                out |= np.take(dropped, np.clip(src, 0, w - 1), axis=axis) & ok
+        dropped = out
+    keep = np.broadcast_to(~dropped, (nn, cc) + tuple(sp))
+    if data_format == "channels_last":
+        keep = np.moveaxis(keep, 1, -1)
+    return np.packbits(np.ascontiguousarray(keep).ravel(), bitorder="little")
+
+
 def _dropblock_scale(n, kept, p, scale):
     if scale == "count":
         return float(n) / float(kept) if kept else 0.0
@@ -397,7 +495,7 @@ def _dropblock_scale(n, kept, p, scale):
 
 def dropblock(x, p, block_size, *, data_format="channels_first", valid_only=False,
               share_channels=False, scale="count", seed=None, offset=0, rng=None, training=True,
-              out=None, return_mask=False):
+              out=None, return_mask=False, window=None, kept_count=None):
     """DropBlock (Ghiasi et al. 2018) for 2-D (N, C, H, W) and 3-D (N, C, D, H, W) maps
     (``channels_last``: (N, H, W, C), (N, D, H, W, C)): zero contiguous blocks.
 
@@ -420,6 +518,17 @@ def dropblock(x, p, block_size, *, data_format="channels_first", valid_only=Fals
         counted exactly in integers) or times ``1 / (1 - p)``.
     seed, offset, rng, training, out, return_mask
         As in :func:`fastdrop.dropout`; ``offset`` numbers the seed grid.
+    window : (global_shape, origin), optional
+        ``x`` is the block at ``origin`` of a larger input of ``global_shape`` (see
+        :func:`fastdrop.dropout`; needs an explicit ``seed``): the geometry, ``gamma`` and the
+        seed grid are the whole input's and blocks may reach into ``x`` from seeds outside it,
+        so the result is the whole input's result sliced to the block. The packed mask is the
+        block's.
+    kept_count : int, optional
+        Only with ``window`` and ``scale="count"``, and then required: the number of kept
+        elements of the *whole* input (a block cannot count the others). Get it from the
+        blocks' masks (``scale="expected", return_mask=True`` on each block, then sum their
+        popcounts); :func:`fastdrop.dask.dropblock` does this in a first lazy pass.
 
     Returns
     -------
@@ -435,8 +544,14 @@ def dropblock(x, p, block_size, *, data_format="channels_first", valid_only=Fals
     :func:`fastdrop.reference.dropblock`.
     """
     x, p, training, return_mask, out = _common(x, p, training, return_mask, out)
-    (data_format, valid_only, share_channels, scale, N, C, S, K, G) = _dropblock_args(
-        x, block_size, data_format, valid_only, share_channels, scale, "dropblock", "x")
+    (data_format, valid_only, share_channels, scale, N, C, S, K, G, win) = _dropblock_args(
+        x, block_size, data_format, valid_only, share_channels, scale, "dropblock", "x",
+        window)
+    kept_count = _kept_count(kept_count, win, scale, training)
+    if win is not None and training:
+        from fastdrop._api import _window_seed
+
+        _window_seed(seed, rng)
     nseeds = N * (1 if share_channels else C) * math.prod(G)
     seed, offset = _source(seed, offset, rng, nseeds, training)
     y = out if out is not None else np.empty(x.shape, x.dtype)
@@ -444,41 +559,55 @@ def dropblock(x, p, block_size, *, data_format="channels_first", valid_only=Fals
     if not training:
         _identity(x, y)
         return (y, _ones_mask(n)) if return_mask else y
-    mask, kept = _dropblock_mask(x.shape, p, N, C, S, K, G, data_format, valid_only,
-                                 share_channels, seed, offset)
+    if win is None:
+        mask, kept = _dropblock_mask(x.shape, p, N, C, S, K, G, data_format, valid_only,
+                                     share_channels, seed, offset)
+    else:
+        mask = _dropblock_window_mask(win, p, S, K, G, data_format, valid_only, share_channels,
+                                      seed, offset)
+        kept = kept_count
+    ntotal = n if win is None else math.prod(win[1])
     _core.masked_scale(x, y, n, mask, None, 0, 0, 0, 0, False, True,
-                       _dropblock_scale(n, kept, p, scale), get_num_threads())
+                       _dropblock_scale(ntotal, kept, p, scale), get_num_threads())
     return (y, mask) if return_mask else y
 
 
 def dropblock_backward(grad, p, block_size, *, mask=None, seed=None, offset=0,
                        data_format="channels_first", valid_only=False, share_channels=False,
-                       scale="count", out=None):
+                       scale="count", out=None, window=None, kept_count=None):
     """Gradient of :func:`dropblock`: ``grad * s`` where kept, ``+0.0`` where dropped.
 
     With ``mask`` (the forward's packed mask) the "count" scale ``n / kept`` is recomputed from
     an exact popcount of the mask, so it equals the forward's bit for bit. Without it, pass the
     forward's ``seed`` and ``offset`` (and the same block_size, data_format, valid_only,
-    share_channels) to regenerate the mask.
+    share_channels) to regenerate the mask. ``window`` and ``kept_count``: as in the forward
+    (``mask`` is then the block's packed mask; ``scale="count"`` still needs ``kept_count``).
     """
     grad = V.float_array(grad, "grad")
     p = V.probability(p)
-    (data_format, valid_only, share_channels, scale, N, C, S, K, G) = _dropblock_args(
+    (data_format, valid_only, share_channels, scale, N, C, S, K, G, win) = _dropblock_args(
         grad, block_size, data_format, valid_only, share_channels, scale,
-        "dropblock_backward", "grad")
+        "dropblock_backward", "grad", window)
+    kept_count = _kept_count(kept_count, win, scale)
     out = V.out_array(out, grad)
     n = grad.size
     nseeds = N * (1 if share_channels else C) * math.prod(G)
     if mask is not None:
         mask, _, _ = _mask_or_seed(mask, seed, offset, n, "dropblock_backward")
-        kept = _core.count_bits(mask, n)
+        kept = _core.count_bits(mask, n) if win is None else kept_count
     else:
         _, seed, offset = _mask_or_seed(None, seed, offset, nseeds, "dropblock_backward")
-        mask, kept = _dropblock_mask(grad.shape, p, N, C, S, K, G, data_format, valid_only,
-                                     share_channels, seed, offset)
+        if win is None:
+            mask, kept = _dropblock_mask(grad.shape, p, N, C, S, K, G, data_format, valid_only,
+                                         share_channels, seed, offset)
+        else:
+            mask = _dropblock_window_mask(win, p, S, K, G, data_format, valid_only,
+                                          share_channels, seed, offset)
+            kept = kept_count
     y = out if out is not None else np.empty(grad.shape, grad.dtype)
+    ntotal = n if win is None else math.prod(win[1])
     _core.masked_scale(grad, y, n, mask, None, 0, 0, 0, 0, False, True,
-                       _dropblock_scale(n, kept, p, scale), get_num_threads())
+                       _dropblock_scale(ntotal, kept, p, scale), get_num_threads())
     return y
 
 
@@ -507,7 +636,7 @@ def dropblock_schedule(step, total_steps, p_final, start=0.0):
 # Alpha dropout
 # ------------------------------------------------------------------------------------------
 def alpha_dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, out=None,
-                  return_mask=False):
+                  return_mask=False, window=None):
     """Alpha dropout for SELU networks (Klambauer et al. 2017; PyTorch ``AlphaDropout``):
     dropped values are set to the SELU saturation ``alpha'`` and an affine map restores
     mean 0 and variance 1: ``y = x*a + b`` where kept, ``a*alpha' + b`` where dropped, with
@@ -517,9 +646,14 @@ def alpha_dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, out
     The keep mask is exactly :func:`fastdrop.dropout_mask` (stream 0). ``p = 0`` and
     inference return ``x``; ``p = 1`` returns zeros. Arguments as in :func:`fastdrop.dropout`;
     the packed mask is full-shape. Constants and rounding: :func:`fastdrop.reference.alpha_dropout`.
+    ``window=(global_shape, origin)``: ``x`` is the block at ``origin`` of a larger array (see
+    :func:`fastdrop.dropout`; needs an explicit ``seed``): its keep bits are those of its
+    global indices, so the result is the whole array's result sliced to the block, and the
+    packed mask is the block's.
     """
     x, p, training, return_mask, out = _common(x, p, training, return_mask, out)
     n = x.size
+    win = _forward_window(window, x.shape, seed, offset, rng, training)
     seed, offset = _source(seed, offset, rng, n, training)
     y = out if out is not None else np.empty(x.shape, x.dtype)
     if not training or p == 0.0:
@@ -530,20 +664,29 @@ def alpha_dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, out
         return (y, np.zeros((n + 7) // 8, np.uint8)) if return_mask else y
     mask = np.empty((n + 7) // 8, np.uint8) if return_mask else None
     _apply(x, y, _core.OP_AFFINE, mask_out=mask, bern=(seed, offset, _threshold(p)),
-           abd=_R.alpha_constants(p))
+           abd=_R.alpha_constants(p), win=win)
     return (y, mask) if return_mask else y
 
 
-def alpha_dropout_backward(grad, p, *, mask=None, seed=None, offset=0, out=None):
-    """Gradient of :func:`alpha_dropout`: ``grad * a`` where kept, ``+0.0`` where dropped."""
+def alpha_dropout_backward(grad, p, *, mask=None, seed=None, offset=0, out=None, window=None):
+    """Gradient of :func:`alpha_dropout`: ``grad * a`` where kept, ``+0.0`` where dropped.
+    ``window``: as in the forward (the mask is regenerated from the block's global indices;
+    with ``mask=``, the block's own packed mask, the window is only validated)."""
+    from fastdrop._api import _window
+
     grad = V.float_array(grad, "grad")
     p = V.probability(p)
     out = V.out_array(out, grad)
     n = grad.size
     mask, seed, offset = _mask_or_seed(mask, seed, offset, n, "alpha_dropout_backward")
+    win = None if window is None else _window(window, grad.shape, offset or 0)
     y = out if out is not None else np.empty(grad.shape, grad.dtype)
     a = _R.alpha_constants(p)[0] if p < 1.0 else 0.0
     if n == 0:
+        return y
+    if win is not None and mask is None:
+        _core.masked_scale_window(grad, y, win[0], win[1], win[2], None, None, seed, offset, 0,
+                                  _threshold(p), p == 1.0, True, a, get_num_threads())
         return y
     _core.masked_scale(grad, y, n, mask, None, seed or 0, offset or 0, 0, _threshold(p),
                        p == 1.0, True, a, get_num_threads())
@@ -551,22 +694,24 @@ def alpha_dropout_backward(grad, p, *, mask=None, seed=None, offset=0, out=None)
 
 
 def feature_alpha_dropout(x, p=0.5, *, data_format="channels_first", seed=None, offset=0,
-                          rng=None, training=True, out=None, return_mask=False):
+                          rng=None, training=True, out=None, return_mask=False, window=None):
     """Alpha dropout of whole channels (PyTorch ``FeatureAlphaDropout``): the (N, C) mask of
     :func:`spatial_dropout` with the affine map of :func:`alpha_dropout`. Input (N, C, ...)
-    or, channels_last, (N, ..., C), at least 2-D; the packed mask is (N, C)."""
+    or, channels_last, (N, ..., C), at least 2-D; the packed mask is (N, C).
+    ``window=(global_shape, origin)``: ``x`` is a block of a larger array (see
+    :func:`fastdrop.dropout`); its (N, C) mask is its window into the global (N, C) mask."""
     x, p, training, return_mask, out = _common(x, p, training, return_mask, out)
     data_format = V.data_format(data_format)
     if x.ndim < 2:
         raise ValueError(f"x has {x.ndim} dimension(s) {x.shape}; feature_alpha_dropout takes "
                          "input with batch and channel axes (at least 2-D)")
     return _bcast_forward(x, p, _channel_axes(x.ndim, data_format), seed, offset, rng, training,
-                          out, return_mask, "alpha")
+                          out, return_mask, "alpha", window)
 
 
 def feature_alpha_dropout_backward(grad, p, *, data_format="channels_first", mask=None,
-                                   seed=None, offset=0, out=None):
-    """Gradient of :func:`feature_alpha_dropout`."""
+                                   seed=None, offset=0, out=None, window=None):
+    """Gradient of :func:`feature_alpha_dropout` (``window`` as in the forward)."""
     grad = V.float_array(grad, "grad")
     p = V.probability(p)
     data_format = V.data_format(data_format)
@@ -575,13 +720,14 @@ def feature_alpha_dropout_backward(grad, p, *, data_format="channels_first", mas
                          "feature_alpha_dropout takes input with batch and channel axes")
     out = V.out_array(out, grad)
     return _bcast_backward(grad, p, _channel_axes(grad.ndim, data_format), mask, seed, offset,
-                           out, "alpha", "feature_alpha_dropout_backward")
+                           out, "alpha", "feature_alpha_dropout_backward", window)
 
 
 # ------------------------------------------------------------------------------------------
 # Gaussian dropout
 # ------------------------------------------------------------------------------------------
-def gaussian_dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, out=None):
+def gaussian_dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, out=None,
+                     window=None):
     """Multiplicative Gaussian noise (Srivastava et al. 2014; Keras ``GaussianDropout``):
     ``y = x * m``, ``m ~ N(1, p / (1 - p))`` per element, so ``E[y] = x`` and
     ``Var[y] = p/(1-p) * x**2``.
@@ -590,24 +736,31 @@ def gaussian_dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, 
     (:func:`fastdrop.reference.standard_normals`), so the noise is bitwise reproducible and
     regenerable: :func:`gaussian_dropout_backward` with the same ``seed`` and ``offset``
     (reserve them with ``Generator.draw(x.size)`` when using a generator). ``p`` in [0, 1);
-    ``p = 0`` and inference return ``x``.
+    ``p = 0`` and inference return ``x``. ``window=(global_shape, origin)``: ``x`` is the block
+    at ``origin`` of a larger array (see :func:`fastdrop.dropout`; needs an explicit ``seed``):
+    each element's normal is that of its global index (drawn so in the kernel), so the result
+    is the whole array's result sliced to the block.
     """
     x = V.float_array(x)
     p = V.probability_below_one(p)
     training = V.boolean(training, "training")
     out = V.out_array(out, x)
     n = x.size
+    win = _forward_window(window, x.shape, seed, offset, rng, training)
     seed, offset = _source(seed, offset, rng, n, training)
     y = out if out is not None else np.empty(x.shape, x.dtype)
     if not training or p == 0.0:
         return _identity(x, y)
-    _apply(x, y, _core.OP_NOISE, sigma=_R.gaussian_sigma(p), seed=seed, offset=offset)
+    _apply(x, y, _core.OP_NOISE, sigma=_R.gaussian_sigma(p), seed=seed, offset=offset, win=win)
     return y
 
 
-def gaussian_dropout_backward(grad, p, *, seed=None, offset=0, out=None):
+def gaussian_dropout_backward(grad, p, *, seed=None, offset=0, out=None, window=None):
     """Gradient of :func:`gaussian_dropout`: ``grad * m`` with the forward's noise ``m``
-    regenerated from its ``seed`` and ``offset`` (nothing stored)."""
+    regenerated from its ``seed`` and ``offset`` (nothing stored); ``window`` as in the
+    forward."""
+    from fastdrop._api import _window
+
     grad = V.float_array(grad, "grad")
     p = V.probability_below_one(p)
     out = V.out_array(out, grad)
@@ -616,8 +769,10 @@ def gaussian_dropout_backward(grad, p, *, seed=None, offset=0, out=None):
         raise ValueError("gaussian_dropout_backward needs the forward's seed and offset "
                          "(seed=, offset=) to regenerate its noise")
     seed, offset = V.seed(seed), V.offset(offset, n)
+    win = None if window is None else _window(window, grad.shape, offset)
     y = out if out is not None else np.empty(grad.shape, grad.dtype)
     if p == 0.0:
         return _identity(grad, y)
-    _apply(grad, y, _core.OP_NOISE, sigma=_R.gaussian_sigma(p), seed=seed, offset=offset)
+    _apply(grad, y, _core.OP_NOISE, sigma=_R.gaussian_sigma(p), seed=seed, offset=offset,
+           win=win)
     return y

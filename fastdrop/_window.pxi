@@ -1,5 +1,5 @@
 # Windows into a larger virtual array (csrc/window.c); included from _core.pyx.
-from libc.stdlib cimport malloc, free
+from libc.string cimport memset
 
 
 def masked_scale_window(cnp.ndarray x, cnp.ndarray y, tuple lshape, tuple gshape,
@@ -48,6 +48,55 @@ def masked_scale_window(cnp.ndarray x, cnp.ndarray y, tuple lshape, tuple gshape
     with nogil:
         rc = fd_masked_scale_window(code, xp, yp, ls, nd, gs, org, min_, mout, &b, scaled,
                                     scale, nthreads)
+    if rc == -2:
+        raise MemoryError("fastdrop: out of memory for a window's mask buffer")
+    if rc:
+        raise RuntimeError("fastdrop: kernel rejected its arguments (a bug: please report it)")
+
+
+def struct_apply_window(cnp.ndarray x, cnp.ndarray y, int op, tuple gshape, tuple origin,
+                        cnp.ndarray mask_out, bint use_bern, uint64_t seed, uint64_t offset,
+                        uint32_t threshold, bint drop_all, bint scaled, double scale, double a,
+                        double b, double d, double sigma, int nthreads):
+    """struct_apply (keep bits from the contract, stream 0, when use_bern; or NOISE) on the
+    block x at `origin` of a virtual C-order array of shape `gshape` (csrc/window.c).
+    gshape, origin: one entry per axis of x (<= 64), validated by the caller."""
+    cdef int nd = x.ndim
+    cdef Py_ssize_t gs[64]
+    cdef Py_ssize_t org[64]
+    cdef fd_view xv, yv
+    cdef fd_struct_op o
+    cdef fd_bernoulli bern
+    cdef fd_dtype code = _DTYPE_CODES[x.dtype]
+    cdef int rc, i
+    if nd > 64 or len(gshape) != nd or len(origin) != nd:
+        raise ValueError("window: gshape and origin need one entry per axis of x (<= 64)")
+    for i in range(nd):
+        gs[i] = gshape[i]
+        org[i] = origin[i]
+    _view(x, &xv)
+    _view(y, &yv)
+    memset(&o, 0, sizeof(o))
+    o.op = <fd_op>op
+    o.scaled = scaled
+    o.scale = scale
+    o.a = a
+    o.b = b
+    o.d = d
+    o.sigma = sigma
+    o.seed = seed
+    o.offset = offset
+    if use_bern:
+        bern.seed = seed
+        bern.offset = offset
+        bern.stream = 0
+        bern.threshold = threshold
+        bern.drop_all = drop_all
+        o.bern = &bern
+    if mask_out is not None:
+        o.mask_out = <uint8_t *>cnp.PyArray_DATA(mask_out)
+    with nogil:
+        rc = fd_struct_apply_window(code, &xv, &yv, gs, org, &o, nthreads)
     if rc == -2:
         raise MemoryError("fastdrop: out of memory for a window's mask buffer")
     if rc:
