@@ -9,10 +9,11 @@ block-wise (``map_blocks``): chunks, dtype and ``meta`` are preserved, nothing i
 the same bits. Works with any chunking, irregular chunks, any number of dimensions, float16 /
 float32 / float64, and out-of-core sources such as ``dask.array.from_zarr``.
 
-Supported: :func:`dropout`, :func:`dropout_backward`, :func:`dropout_mask` and the broadcast
-forms :func:`broadcast_dropout`, :func:`spatial_dropout`, :func:`locked_dropout`,
-:func:`embedding_dropout`, :func:`drop_path`, :func:`dropblock` (with their backwards).
-Alpha / feature-alpha and Gaussian dropout have no Dask form yet.
+Supported (each with its ``*_backward``): :func:`dropout` (and :func:`dropout_mask`), the
+broadcast forms :func:`broadcast_dropout`, :func:`spatial_dropout`, :func:`locked_dropout`,
+:func:`embedding_dropout`, :func:`drop_path`, and :func:`alpha_dropout`,
+:func:`feature_alpha_dropout`, :func:`gaussian_dropout`, :func:`dropblock`. Each chunk is one
+call of the NumPy function with ``window=``.
 
 Needs ``pip install 'fastdrop[dask]'``.
 """
@@ -275,22 +276,38 @@ def drop_path_backward(grad, p, *, scale_by_keep=True, mode="row", seed, offset=
                   "inverted" if scale_by_keep else "select", "grad")
 
 
-# --- alpha dropout ------------------------------------------------------------------------
+# --- alpha, feature-alpha and Gaussian dropout: one windowed call per chunk -----------------
 def _alpha_block(x, p, seed, offset, gshape, block_info=None):
-    from fastdrop import _core
-    from fastdrop import _structured as S
-
-    keep = fd.dropout_mask(x.shape, p, seed=seed, offset=offset,
-                           window=(gshape, _origin(block_info)))  # stream 0, as alpha_dropout
-    y = np.empty(x.shape, x.dtype)
-    S._apply(x, y, _core.OP_AFFINE, mask=keep, abd=fd.reference.alpha_constants(p))
-    return y
+    return fd.alpha_dropout(x, p, seed=seed, offset=offset, window=(gshape, _origin(block_info)))
 
 
 def _alpha_backward_block(g, p, seed, offset, gshape, block_info=None):
-    keep = fd.dropout_mask(g.shape, p, seed=seed, offset=offset,
-                           window=(gshape, _origin(block_info)))
-    return fd.alpha_dropout_backward(g, p, mask=keep)
+    return fd.alpha_dropout_backward(g, p, seed=seed, offset=offset,
+                                     window=(gshape, _origin(block_info)))
+
+
+def _feature_alpha_block(x, p, data_format, seed, offset, gshape, block_info=None):
+    return fd.feature_alpha_dropout(x, p, data_format=data_format, seed=seed, offset=offset,
+                                    window=(gshape, _origin(block_info)))
+
+
+def _feature_alpha_backward_block(g, p, data_format, seed, offset, gshape, block_info=None):
+    return fd.feature_alpha_dropout_backward(g, p, data_format=data_format, seed=seed,
+                                             offset=offset, window=(gshape, _origin(block_info)))
+
+
+def _gaussian_block(x, p, seed, offset, gshape, block_info=None):
+    return fd.gaussian_dropout(x, p, seed=seed, offset=offset,
+                               window=(gshape, _origin(block_info)))
+
+
+def _gaussian_backward_block(g, p, seed, offset, gshape, block_info=None):
+    return fd.gaussian_dropout_backward(g, p, seed=seed, offset=offset,
+                                        window=(gshape, _origin(block_info)))
+
+
+def _blockwise(fn, x, *args):
+    return da.map_blocks(fn, x, *args, x.shape, dtype=x.dtype, meta=_meta(x))
 
 
 def alpha_dropout(x, p=0.5, *, seed, offset=0, training=True):
@@ -303,10 +320,7 @@ def alpha_dropout(x, p=0.5, *, seed, offset=0, training=True):
     offset = V.offset(offset, _size(x.shape))
     if not training or p == 0.0:
         return x
-    if p == 1.0:
-        return da.zeros_like(x)
-    return da.map_blocks(_alpha_block, x, p, seed, offset, x.shape, dtype=x.dtype,
-                         meta=_meta(x))
+    return _blockwise(_alpha_block, x, p, seed, offset)
 
 
 def alpha_dropout_backward(grad, p, *, seed, offset=0):
@@ -315,104 +329,98 @@ def alpha_dropout_backward(grad, p, *, seed, offset=0):
     p = V.probability(p)
     seed = V.seed(seed)
     offset = V.offset(offset, _size(grad.shape))
-    return da.map_blocks(_alpha_backward_block, grad, p, seed, offset, grad.shape,
-                         dtype=grad.dtype, meta=_meta(grad))
+    return _blockwise(_alpha_backward_block, grad, p, seed, offset)
 
 
-__all__ += ["alpha_dropout", "alpha_dropout_backward"]
+def _feature_args(x, p, data_format, seed, offset, name):
+    x = _float_dask(x, name)
+    p = V.probability(p)
+    data_format = V.data_format(data_format)
+    if x.ndim < 2:
+        raise ValueError(f"{name} has {x.ndim} dimension(s) {x.shape}; feature_alpha_dropout "
+                         "takes input with batch and channel axes (at least 2-D)")
+    seed = V.seed(seed)
+    c = 1 if data_format == "channels_first" else x.ndim - 1
+    offset = V.offset(offset, x.shape[0] * x.shape[c])  # numbers the (N, C) mask
+    return x, p, data_format, seed, offset
+
+
+def feature_alpha_dropout(x, p=0.5, *, data_format="channels_first", seed, offset=0,
+                          training=True):
+    """:func:`fastdrop.feature_alpha_dropout` of a Dask array (alpha dropout of whole
+    channels; each chunk draws its window of the global (N, C) mask); bitwise equal to the
+    single-array result for any chunking, chunks along the channel axis included."""
+    training = V.boolean(training, "training")
+    x, p, data_format, seed, offset = _feature_args(x, p, data_format, seed, offset, "x")
+    if not training or p == 0.0:
+        return x
+    return _blockwise(_feature_alpha_block, x, p, data_format, seed, offset)
+
+
+def feature_alpha_dropout_backward(grad, p, *, data_format="channels_first", seed, offset=0):
+    """Gradient of :func:`feature_alpha_dropout` (mask regenerated per chunk)."""
+    grad, p, data_format, seed, offset = _feature_args(grad, p, data_format, seed, offset,
+                                                       "grad")
+    return _blockwise(_feature_alpha_backward_block, grad, p, data_format, seed, offset)
+
+
+def gaussian_dropout(x, p=0.5, *, seed, offset=0, training=True):
+    """:func:`fastdrop.gaussian_dropout` of a Dask array: each element's noise is the normal
+    of its global index (drawn in the kernel), so the result equals the single-array result
+    bit for bit for any chunking. ``p`` in [0, 1)."""
+    x = _float_dask(x)
+    p = V.probability_below_one(p)
+    training = V.boolean(training, "training")
+    seed = V.seed(seed)
+    offset = V.offset(offset, _size(x.shape))
+    if not training or p == 0.0:
+        return x
+    return _blockwise(_gaussian_block, x, p, seed, offset)
+
+
+def gaussian_dropout_backward(grad, p, *, seed, offset=0):
+    """Gradient of :func:`gaussian_dropout` (``grad * m``, the noise regenerated per chunk)."""
+    grad = _float_dask(grad, "grad")
+    p = V.probability_below_one(p)
+    seed = V.seed(seed)
+    offset = V.offset(offset, _size(grad.shape))
+    if p == 0.0:
+        return grad
+    return _blockwise(_gaussian_backward_block, grad, p, seed, offset)
+
+
+__all__ += ["alpha_dropout", "alpha_dropout_backward", "feature_alpha_dropout",
+            "feature_alpha_dropout_backward", "gaussian_dropout", "gaussian_dropout_backward"]
 
 
 # --- DropBlock ------------------------------------------------------------------------------
 # A chunk's keep mask depends on the seeds within a block size of it, not on other chunks'
-# data: each task draws the seed-grid window its chunk needs (stream 1, a window into the
-# global seed grid), dilates it and crops. No overlap of data is shipped. scale="count" needs
-# the global kept count: a first lazy pass counts kept elements per chunk (exact integers), and
-# the second pass receives the total as a 0-d Dask array.
-def _dropblock_keep_block(shape, origin, gshape, p, K, G, data_format, valid_only,
-                          share_channels, seed, offset):
-    from fastdrop import _api
-    from fastdrop import reference as _R
-
-    nsp = len(gshape) - 2
-    if data_format == "channels_first":
-        n0, c0, sp0 = origin[0], origin[1], origin[2:]
-        nn, cc, sp = shape[0], shape[1], shape[2:]
-        S = gshape[2:]
-        Cg = gshape[1]
-    else:
-        n0, c0, sp0 = origin[0], origin[-1], origin[1:-1]
-        nn, cc, sp = shape[0], shape[-1], shape[1:-1]
-        S = gshape[1:-1]
-        Cg = gshape[-1]
-    cf_shape = (nn, cc) + tuple(sp)
-    if _size(shape) == 0:
-        return np.ones(shape, bool)
-    if p == 1.0:
-        return np.zeros(shape, bool)
-    Cs = 1 if share_channels else Cg
-    cs0, csn = (0, 1) if share_channels else (c0, cc)
-    # seed-grid range each spatial axis needs: output i is covered by seeds i + o - t, t < k
-    lo, hi = [], []
-    for a, n, k, g in zip(sp0, sp, K, G):
-        o = 0 if valid_only else k // 2
-        lo.append(max(a + o - k + 1, 0))
-        hi.append(max(min(a + n + o, g), lo[-1]))
-    gamma = min(_R.dropblock_gamma(p, S, K), 1.0)
-    sshape = (nn, csn) + tuple(h - l for l, h in zip(lo, hi))
-    dropped = np.zeros(sshape, bool)
-    if _size(sshape):
-        m = np.empty((_size(sshape) + 7) // 8, np.uint8)
-        win = (sshape, (gshape[0], Cs) + tuple(G), (n0, cs0) + tuple(lo))
-        _api._run_window(None, None, win, None, m, seed, offset, gamma, False, stream=1)
-        dropped = ~np.unpackbits(m, count=_size(sshape), bitorder="little").view(bool) \
-            .reshape(sshape)
-    for ax in range(nsp):
-        axis = 2 + ax
-        a, n, k, g, l = sp0[ax], sp[ax], K[ax], G[ax], lo[ax]
-        o = 0 if valid_only else k // 2
-        out_shape = list(dropped.shape)
-        out_shape[axis] = n
-        out = np.zeros(out_shape, bool)
-        view = [1] * dropped.ndim
-        view[axis] = n
-        w = dropped.shape[axis]
-        for t in range(k):
-            src = np.arange(a, a + n) + o - t           # global seed index
-            ok = ((src >= 0) & (src < g) & (src - l >= 0) & (src - l < w)).reshape(view)
-            if w:
-                out |= np.take(dropped, np.clip(src - l, 0, w - 1), axis=axis) & ok
-        dropped = out
-    keep = np.broadcast_to(~dropped, cf_shape)
-    if data_format == "channels_last":
-        keep = np.moveaxis(keep, 1, -1)
-    return np.ascontiguousarray(keep)
-
-
-def _dropblock_count_block(x, gshape, p, K, G, data_format, valid_only, share_channels, seed,
-                           offset, block_info=None):
-    keep = _dropblock_keep_block(x.shape, _origin(block_info), gshape, p, K, G, data_format,
-                                 valid_only, share_channels, seed, offset)
-    return np.full((1,) * x.ndim, np.count_nonzero(keep), np.int64)
-
-
-def _dropblock_apply_block(x, kept, gshape, p, K, G, data_format, valid_only, share_channels,
-                           seed, offset, scale, block_info=None):
+# data: each task draws the seed-grid window its chunk needs (fastdrop.dropblock(window=)).
+# No overlap of data is shipped. scale="count" needs the global kept count: a first lazy pass
+# counts kept elements per chunk (exact integers), and the second pass receives the total as
+# a 0-d Dask array (kept_count=).
+def _dropblock_count_block(x, p, K, G, S, data_format, valid_only, share_channels, seed, offset,
+                           gshape, block_info=None):
     from fastdrop import _core
     from fastdrop import _structured
 
-    keep = _dropblock_keep_block(x.shape, _origin(block_info), gshape, p, K, G, data_format,
-                                 valid_only, share_channels, seed, offset)
-    n = _size(gshape)
-    s = _structured._dropblock_scale(n, int(kept) if scale == "count" else 0, p, scale)
-    y = np.empty(x.shape, x.dtype)
-    if x.size:
-        packed = np.packbits(keep.ravel(), bitorder="little")
-        _core.masked_scale(x, y, x.size, packed, None, 0, 0, 0, 0, False, True, s, 1)
-    return y
+    win = (x.shape, gshape, _origin(block_info))
+    mask = _structured._dropblock_window_mask(win, p, S, K, G, data_format, valid_only,
+                                              share_channels, seed, offset)
+    return np.full((1,) * x.ndim, _core.count_bits(mask, x.size), np.int64)
+
+
+def _dropblock_block(x, kept, p, block_size, data_format, valid_only, share_channels, scale,
+                     seed, offset, backward, gshape, block_info=None):
+    f = fd.dropblock_backward if backward else fd.dropblock
+    return f(x, p, block_size, seed=seed, offset=offset, data_format=data_format,
+             valid_only=valid_only, share_channels=share_channels, scale=scale,
+             window=(gshape, _origin(block_info)),
+             kept_count=None if kept is None else int(kept))
 
 
 def _dropblock(x, p, block_size, seed, offset, data_format, valid_only, share_channels, scale,
-               name):
+               name, backward):
     from fastdrop import reference as _R
 
     x = _float_dask(x, name)
@@ -428,15 +436,17 @@ def _dropblock(x, p, block_size, seed, offset, data_format, valid_only, share_ch
     N, C, S, K, G = _R.dropblock_geometry(x.shape, bs, data_format, valid_only)
     seed = V.seed(seed)
     offset = V.offset(offset, N * (1 if share_channels else C) * _size(G))
-    args = (x.shape, p, K, G, data_format, valid_only, share_channels, seed, offset)
+    kept = None
     if scale == "count":
-        counts = da.map_blocks(_dropblock_count_block, x, *args, dtype=np.int64,
+        # the count pass needs only the chunks' places, not x's data (no second read of x)
+        tmpl = da.empty(x.shape, chunks=x.chunks, dtype=np.uint8)
+        counts = da.map_blocks(_dropblock_count_block, tmpl, p, K, G, S, data_format, valid_only,
+                               share_channels, seed, offset, x.shape, dtype=np.int64,
                                chunks=tuple((1,) * len(c) for c in x.chunks),
                                meta=np.empty((0,) * x.ndim, np.int64))
         kept = counts.sum()
-    else:
-        kept = da.zeros((), dtype=np.int64)
-    return da.map_blocks(_dropblock_apply_block, x, kept, *args, scale, dtype=x.dtype,
+    return da.map_blocks(_dropblock_block, x, kept, p, bs, data_format, valid_only,
+                         share_channels, scale, seed, offset, backward, x.shape, dtype=x.dtype,
                          meta=_meta(x))
 
 
@@ -449,14 +459,14 @@ def dropblock(x, p, block_size, *, seed, offset=0, data_format="channels_first",
     if not training:
         return _float_dask(x)
     return _dropblock(x, p, block_size, seed, offset, data_format, valid_only, share_channels,
-                      scale, "x")
+                      scale, "x", False)
 
 
 def dropblock_backward(grad, p, block_size, *, seed, offset=0, data_format="channels_first",
                        valid_only=False, share_channels=False, scale="count"):
     """Gradient of :func:`dropblock` (mask regenerated from ``seed``/``offset``)."""
     return _dropblock(grad, p, block_size, seed, offset, data_format, valid_only,
-                      share_channels, scale, "grad")
+                      share_channels, scale, "grad", True)
 
 
 __all__ += ["dropblock", "dropblock_backward"]

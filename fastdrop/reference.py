@@ -739,8 +739,9 @@ def _alpha_apply(keep, x, p):
         return _c_order(np.where(keep, kept, d).astype(x.dtype))
 
 
-def _alpha_forward(x, p, rshape, seed, offset, training, return_mask):
+def _alpha_forward(x, p, axes, seed, offset, training, return_mask, window=None):
     x = np.asarray(x)
+    rshape = reduced_shape(x.shape, axes)
     compute_dtype(x.dtype)
     p = _check_p(p)
     nr = _size(rshape)
@@ -750,13 +751,14 @@ def _alpha_forward(x, p, rshape, seed, offset, training, return_mask):
     if p == 1.0:
         y = np.zeros(x.shape, x.dtype)
         return (y, _packed(np.zeros(nr, bool))) if return_mask else y
-    keep_r = keep_mask(rshape, p, seed, offset=offset, stream=_STREAM_DROPOUT)
+    keep_r = _keep_maybe_window(rshape, p, seed, offset, _reduce_window(window, axes))
     y = _alpha_apply(np.broadcast_to(keep_r, x.shape), x, p)
     return (y, _packed(keep_r)) if return_mask else y
 
 
-def _alpha_backward(grad, p, rshape, mask, seed, offset):
+def _alpha_backward(grad, p, axes, mask, seed, offset, window=None):
     grad = np.asarray(grad)
+    rshape = reduced_shape(grad.shape, axes)
     compute_dtype(grad.dtype)
     p = _check_p(p)
     if mask is not None:
@@ -764,30 +766,30 @@ def _alpha_backward(grad, p, rshape, mask, seed, offset):
     else:
         if seed is None:
             raise ValueError("either mask or seed must be given")
-        keep_r = keep_mask(rshape, p, seed, offset=offset, stream=_STREAM_DROPOUT)
+        keep_r = _keep_maybe_window(rshape, p, seed, offset, _reduce_window(window, axes))
     if p == 1.0:
         return np.zeros(grad.shape, grad.dtype)
     a = compute_dtype(grad.dtype).type(alpha_constants(p)[0])
     return _scaled_select(np.broadcast_to(keep_r, grad.shape), grad, a)
 
 
-def alpha_dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False):
+def alpha_dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False, window=None):
     """Alpha dropout (Klambauer et al. 2017, PyTorch's AlphaDropout).
 
     Keep mask: the core contract (stream 0) over x's C-order index, as :func:`dropout_mask`.
     Training, ``0 < p < 1``: ``y = where(keep, x_c * a_c + b_c, d_c)`` in the compute dtype
     (``a_c``, ``b_c``, ``d_c``: :func:`alpha_constants` rounded once to it; two roundings for a
     kept value, no FMA), cast to x.dtype. ``p == 0`` or inference: a copy of ``x``.
-    ``p == 1``: all ``+0.0`` (the limit; no words drawn).
+    ``p == 1``: all ``+0.0`` (the limit; no words drawn). ``window``: as in :func:`dropout`.
     """
     x = np.asarray(x)
-    return _alpha_forward(x, p, x.shape, seed, offset, training, return_mask)
+    return _alpha_forward(x, p, (), seed, offset, training, return_mask, window)
 
 
-def alpha_dropout_backward(grad, p, *, mask=None, seed=None, offset=0):
+def alpha_dropout_backward(grad, p, *, mask=None, seed=None, offset=0, window=None):
     """``where(keep, grad_c * a_c, +0.0)`` (``p == 1``: zeros)."""
     grad = np.asarray(grad)
-    return _alpha_backward(grad, p, grad.shape, mask, seed, offset)
+    return _alpha_backward(grad, p, (), mask, seed, offset, window)
 
 
 def _feature_axes(ndim, data_format):
@@ -799,19 +801,20 @@ def _feature_axes(ndim, data_format):
 
 
 def feature_alpha_dropout(x, p=0.5, *, data_format="channels_first", seed, offset=0,
-                          training=True, return_mask=False):
+                          training=True, return_mask=False, window=None):
     """Alpha dropout of whole channels (PyTorch FeatureAlphaDropout): the reduced mask is
-    (N, C) with the spatial axes broadcast, as in :func:`spatial_dropout`."""
+    (N, C) with the spatial axes broadcast, as in :func:`spatial_dropout`. ``window``: the
+    reduced mask is the block's window into the global reduced mask."""
     x = np.asarray(x)
-    rshape = reduced_shape(x.shape, _feature_axes(x.ndim, data_format))
-    return _alpha_forward(x, p, rshape, seed, offset, training, return_mask)
+    return _alpha_forward(x, p, _feature_axes(x.ndim, data_format), seed, offset, training,
+                          return_mask, window)
 
 
 def feature_alpha_dropout_backward(grad, p, *, data_format="channels_first", mask=None,
-                                   seed=None, offset=0):
+                                   seed=None, offset=0, window=None):
     grad = np.asarray(grad)
-    rshape = reduced_shape(grad.shape, _feature_axes(grad.ndim, data_format))
-    return _alpha_backward(grad, p, rshape, mask, seed, offset)
+    return _alpha_backward(grad, p, _feature_axes(grad.ndim, data_format), mask, seed, offset,
+                           window)
 
 
 # --------------------------------------------------------------------------
@@ -936,37 +939,42 @@ def gaussian_sigma(p):
     return math.sqrt(p / (1.0 - p))
 
 
-def _gaussian_mul(x, p, seed, offset):
+def _gaussian_mul(x, p, seed, offset, window=None):
     cdt = compute_dtype(x.dtype)
-    z = standard_normals(x.size, seed, offset).reshape(x.shape)
+    if window is None:
+        z = standard_normals(x.size, seed, offset).reshape(x.shape)
+    else:
+        z = standard_normals_window(x.shape, seed, offset, global_shape=window[0],
+                                    origin=window[1])
     m = (1.0 + gaussian_sigma(p) * z).astype(cdt)  # float64, then one rounding
     with np.errstate(over="ignore", invalid="ignore"):
         return _c_order((x.astype(cdt) * m).astype(x.dtype))
 
 
-def gaussian_dropout(x, p=0.5, *, seed, offset=0, training=True):
+def gaussian_dropout(x, p=0.5, *, seed, offset=0, training=True, window=None):
     """Multiplicative Gaussian noise N(1, p/(1-p)) (Keras GaussianDropout).
 
     ``m = 1 + sigma * z`` in float64 (``sigma = gaussian_sigma(p)``, ``z`` the
     :func:`standard_normals` of the elements' global indices), rounded once to the compute
     dtype; ``y = x_c * m_c`` rounded once, cast to x.dtype. ``p == 0`` or inference: a copy.
+    ``window``: as in :func:`dropout` (the normals of the global indices).
     """
     x = np.asarray(x)
     compute_dtype(x.dtype)
     p = _check_p(p)
     if not training or p == 0.0:
         return _copy(x)
-    return _gaussian_mul(x, p, seed, offset)
+    return _gaussian_mul(x, p, seed, offset, window)
 
 
-def gaussian_dropout_backward(grad, p, *, seed, offset=0):
+def gaussian_dropout_backward(grad, p, *, seed, offset=0, window=None):
     """``grad_c * m_c`` with the forward's noise regenerated from (seed, offset)."""
     grad = np.asarray(grad)
     compute_dtype(grad.dtype)
     p = _check_p(p)
     if p == 0.0:
         return _copy(grad)
-    return _gaussian_mul(grad, p, seed, offset)
+    return _gaussian_mul(grad, p, seed, offset, window)
 
 
 # --------------------------------------------------------------------------
@@ -1094,7 +1102,7 @@ def dropblock_backward(grad, p, block_size, *, mask=None, seed=None, offset=0,
 # ==========================================================================
 # Windows: a block of a larger virtual array (fastdrop.dask, window=)
 # ==========================================================================
-__all__ += ["window_indices", "random_words_at", "keep_mask_window"]
+__all__ += ["window_indices", "random_words_at", "keep_mask_window", "standard_normals_window"]
 
 
 def window_indices(shape, global_shape, origin):
@@ -1153,3 +1161,27 @@ def _keep_maybe_window(shape, p, seed, offset, window):
     gshape, origin = window
     return keep_mask_window(shape, p, seed, offset, global_shape=gshape, origin=origin,
                             stream=_STREAM_DROPOUT)
+
+
+def _reduce_window(window, axes):
+    """The window of a block's reduced (broadcast) mask: the global reduced shape and the
+    origin have extent 1 and origin 0 on the broadcast `axes`."""
+    if window is None:
+        return None
+    gshape, origin = (_as_shape(w) for w in window)
+    return (tuple(1 if d in axes else g for d, g in enumerate(gshape)),
+            tuple(0 if d in axes else o for d, o in enumerate(origin)))
+
+
+def standard_normals_window(shape, seed, offset=0, *, global_shape, origin):
+    """The contract's standard normals of the block of `shape` at `origin` of a virtual array
+    of `global_shape` (element j: global index ``offset + ravel(origin + j, global_shape)``);
+    equal to ``standard_normals(prod(global_shape), seed, offset).reshape(global_shape)[block]``.
+    (Draws the span of global indices the block touches: simple, for tests.)"""
+    shape = _as_shape(shape)
+    _check_offset(offset, _size(_as_shape(global_shape)))
+    g = window_indices(shape, global_shape, origin) + np.uint64(offset)
+    if g.size == 0:
+        return np.empty(shape, np.float64)
+    lo, hi = int(g.min()), int(g.max())
+    return standard_normals(hi - lo + 1, seed, lo)[(g - np.uint64(lo)).astype(np.intp)]

@@ -225,3 +225,203 @@ def test_broadcast_and_drop_path_windows(shape, axes, dtype):
                                                   window=win), y[sl])
                 assert_bitwise_equal(fd.drop_path_backward(whole[sl], 0.4, seed=3,
                                                            scale_by_keep=sbk, window=win), g[sl])
+
+
+# --- window= on alpha, feature-alpha, Gaussian dropout and DropBlock ------------------------
+ALPHA_GAUSS_SHAPES = ((13,), (7, 9), (4, 5, 6), (2, 3, 4, 5), (1, 65, 3), (40, 3, 3))
+
+
+def _bits_equal_block(got, whole, sl, msg=""):
+    assert_bitwise_equal(got, whole[sl], msg)
+
+
+@pytest.mark.parametrize("shape", ALPHA_GAUSS_SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_alpha_and_gaussian_windows(shape, dtype):
+    rng = np.random.default_rng(sum(shape) + len(shape))
+    whole = values(shape, dtype)
+    for seed, offset in ((5, 0), (2**64 - 1, 2**40 + 3)):
+        for p in (0.0, 0.3, 1.0):
+            y, m = fd.alpha_dropout(whole, p, seed=seed, offset=offset, return_mask=True)
+            keep = np.unpackbits(m, count=whole.size, bitorder="little").reshape(shape)
+            g = fd.alpha_dropout_backward(whole, p, seed=seed, offset=offset)
+            for sl in _blocks(shape, rng, k=4):
+                win = (shape, _origin(sl))
+                yb, mb = fd.alpha_dropout(whole[sl], p, seed=seed, offset=offset, window=win,
+                                          return_mask=True)
+                _bits_equal_block(yb, y, sl, f"alpha {shape} {sl} p={p}")
+                assert_mask_equal(mb, np.packbits(keep[sl].ravel(), bitorder="little"))
+                assert_bitwise_equal(yb, R.alpha_dropout(whole[sl], p, seed=seed, offset=offset,
+                                                         window=win))
+                gb = fd.alpha_dropout_backward(whole[sl], p, seed=seed, offset=offset,
+                                               window=win)
+                _bits_equal_block(gb, g, sl)
+                assert_bitwise_equal(gb, fd.alpha_dropout_backward(whole[sl], p, mask=mb))
+                assert_bitwise_equal(gb, R.alpha_dropout_backward(whole[sl], p, seed=seed,
+                                                                  offset=offset, window=win))
+        for p in (0.0, 0.2, 0.7):
+            y = fd.gaussian_dropout(whole, p, seed=seed, offset=offset)
+            g = fd.gaussian_dropout_backward(whole, p, seed=seed, offset=offset)
+            for sl in _blocks(shape, rng, k=4):
+                win = (shape, _origin(sl))
+                yb = fd.gaussian_dropout(whole[sl], p, seed=seed, offset=offset, window=win)
+                _bits_equal_block(yb, y, sl, f"gaussian {shape} {sl} p={p}")
+                assert_bitwise_equal(yb, R.gaussian_dropout(whole[sl], p, seed=seed,
+                                                            offset=offset, window=win))
+                _bits_equal_block(fd.gaussian_dropout_backward(whole[sl], p, seed=seed,
+                                                               offset=offset, window=win), g, sl)
+
+
+@pytest.mark.parametrize("threads", (1, 2, 3))
+@pytest.mark.parametrize("isa_name", fd.supported_isas())
+def test_struct_window_threads_layouts(restore_threads, threads, isa_name):
+    """Large blocks (row-parallel and row-internal threads), odd rows (mask bit shifts),
+    non-contiguous blocks and in place, for the kernel-side windows of alpha and Gaussian."""
+    fd.set_num_threads(threads)
+    old = fd.get_isa()
+    fd.set_isa(isa_name)
+    try:
+        for shape, sl in (((1000, 301), (slice(3, 997), slice(5, 300))),
+                          ((4, 70001), (slice(1, 3), slice(7, 70000))),
+                          ((300, 2001), (slice(1, 299), slice(0, 2001))),
+                          ((50, 40, 37), (slice(3, 47), slice(1, 39), slice(2, 35)))):
+            whole = values(shape, np.float32)
+            win = (shape, _origin(sl))
+            y, m = fd.alpha_dropout(whole, 0.4, seed=8, offset=1, return_mask=True)
+            keep = np.unpackbits(m, count=whole.size, bitorder="little").reshape(shape)
+            yb, mb = fd.alpha_dropout(whole[sl], 0.4, seed=8, offset=1, window=win,
+                                      return_mask=True)
+            assert_bitwise_equal(yb, y[sl], f"{shape}")
+            assert_mask_equal(mb, np.packbits(keep[sl].ravel(), bitorder="little"))
+            gz = fd.gaussian_dropout(whole, 0.4, seed=8, offset=1)
+            assert_bitwise_equal(fd.gaussian_dropout(whole[sl], 0.4, seed=8, offset=1,
+                                                     window=win), gz[sl], f"{shape}")
+        shape, sl = (6, 10, 12), (slice(1, 5), slice(2, 9), slice(3, 11))
+        whole = values(shape, np.float64)
+        ya = fd.alpha_dropout(whole, 0.4, seed=9, offset=7)
+        yg = fd.gaussian_dropout(whole, 0.4, seed=9, offset=7)
+        for lay in ("C", "F", "permuted", "reversed", "step", "unaligned_start"):
+            for f, want in ((fd.alpha_dropout, ya), (fd.gaussian_dropout, yg)):
+                blk = layout(whole[sl].copy(), lay)
+                assert_bitwise_equal(f(blk, 0.4, seed=9, offset=7, window=(shape, _origin(sl))),
+                                     want[sl], lay)
+                if blk.flags.writeable:
+                    f(blk, 0.4, seed=9, offset=7, window=(shape, _origin(sl)), out=blk)
+                    assert_bitwise_equal(blk, want[sl], lay + " in place")
+    finally:
+        fd.set_isa(old)
+
+
+@pytest.mark.parametrize("shape, df", [((3, 4, 5, 6), "channels_first"),
+                                       ((4, 5, 6, 3), "channels_last"),
+                                       ((5, 3), "channels_first"), ((2, 3, 4, 5, 2), "channels_last")])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_feature_alpha_windows(shape, df, dtype):
+    rng = np.random.default_rng(len(shape) + shape[0])
+    whole = values(shape, dtype)
+    y = fd.feature_alpha_dropout(whole, 0.4, data_format=df, seed=4, offset=2)
+    g = fd.feature_alpha_dropout_backward(whole, 0.4, data_format=df, seed=4, offset=2)
+    for sl in _blocks(shape, rng, k=6):
+        win = (shape, _origin(sl))
+        yb, mb = fd.feature_alpha_dropout(whole[sl], 0.4, data_format=df, seed=4, offset=2,
+                                          window=win, return_mask=True)
+        _bits_equal_block(yb, y, sl, f"{shape} {sl}")
+        assert_bitwise_equal(yb, R.feature_alpha_dropout(whole[sl], 0.4, data_format=df, seed=4,
+                                                         offset=2, window=win))
+        gb = fd.feature_alpha_dropout_backward(whole[sl], 0.4, data_format=df, seed=4, offset=2,
+                                               window=win)
+        _bits_equal_block(gb, g, sl)
+        assert_bitwise_equal(gb, fd.feature_alpha_dropout_backward(whole[sl], 0.4,
+                                                                   data_format=df, mask=mb))
+
+
+@pytest.mark.parametrize("shape, df", [((3, 4, 17, 19), "channels_first"),
+                                       ((2, 13, 11, 3), "channels_last"),
+                                       ((2, 3, 7, 9, 8), "channels_first")])
+def test_dropblock_windows(shape, df):
+    rng = np.random.default_rng(shape[1])
+    whole = values(shape, np.float32)
+    for bs, vo, sc, scale in itertools.product((1, 3, 4), (False, True), (False, True),
+                                              ("count", "expected")):
+        kw = dict(seed=7, offset=3, data_format=df, valid_only=vo, share_channels=sc,
+                  scale=scale)
+        y, m = fd.dropblock(whole, 0.3, bs, return_mask=True, **kw)
+        g = fd.dropblock_backward(whole, 0.3, bs, **kw)
+        keep = np.unpackbits(m, count=whole.size, bitorder="little").reshape(shape)
+        kc = int(np.count_nonzero(keep)) if scale == "count" else None
+        for sl in _blocks(shape, rng, k=3):
+            win = (shape, _origin(sl))
+            yb, mb = fd.dropblock(whole[sl], 0.3, bs, window=win, kept_count=kc,
+                                  return_mask=True, **kw)
+            _bits_equal_block(yb, y, sl, f"{bs} {vo} {sc} {scale} {sl}")
+            assert_mask_equal(mb, np.packbits(keep[sl].ravel(), bitorder="little"))
+            gb = fd.dropblock_backward(whole[sl], 0.3, bs, window=win, kept_count=kc, **kw)
+            _bits_equal_block(gb, g, sl)
+            kwm = {k: v for k, v in kw.items() if k not in ("seed", "offset")}
+            assert_bitwise_equal(fd.dropblock_backward(whole[sl], 0.3, bs, mask=mb, window=win,
+                                                       kept_count=kc, **kwm), gb)
+
+
+def test_dropblock_window_tiling_p1_and_counts():
+    """Blocks tile the whole batch; their kept counts sum to the whole count; p = 1."""
+    shape = (2, 3, 10, 12)
+    whole = values(shape, np.float64)
+    _, m = fd.dropblock(whole, 0.4, 3, seed=2, return_mask=True)
+    kc = int(np.unpackbits(m, count=whole.size, bitorder="little").sum())
+    y = fd.dropblock(whole, 0.4, 3, seed=2)
+    got, total = np.empty_like(whole), 0
+    cuts = [(0, 1, 2), (0, 2, 3), (0, 4, 10), (0, 5, 7, 12)]
+    for idx in itertools.product(*(range(len(c) - 1) for c in cuts)):
+        sl = tuple(slice(c[i], c[i + 1]) for c, i in zip(cuts, idx))
+        win = (shape, _origin(sl))
+        got[sl] = fd.dropblock(whole[sl], 0.4, 3, seed=2, window=win, kept_count=kc)
+        _, mb = fd.dropblock(whole[sl], 0.4, 3, seed=2, window=win, scale="expected",
+                             return_mask=True)
+        total += int(np.unpackbits(mb, count=whole[sl].size, bitorder="little").sum())
+    assert_bitwise_equal(got, y)
+    assert total == kc
+    zb = fd.dropblock(whole[:, :, 2:5], 1.0, 3, seed=2, window=(shape, (0, 0, 2, 0)),
+                      kept_count=0)
+    assert_bitwise_equal(zb, np.zeros_like(whole[:, :, 2:5]))
+
+
+def test_struct_window_errors():
+    x = np.ones((2, 3, 4, 4), np.float32)
+    win = ((4, 3, 4, 4), (1, 0, 0, 0))
+    for f in (fd.alpha_dropout, fd.gaussian_dropout, fd.feature_alpha_dropout):
+        with pytest.raises(ValueError, match="seed"):
+            f(x, 0.5, window=win)
+        with pytest.raises(ValueError, match="seed"):
+            f(x, 0.5, rng=fd.Generator(1), window=win)
+        with pytest.raises(ValueError, match="does not fit"):
+            f(x, 0.5, seed=1, window=((2, 3, 4, 4), (1, 0, 0, 0)))
+        with pytest.raises(TypeError, match="window"):
+            f(x, 0.5, seed=1, window="ab")
+        with pytest.raises(ValueError, match="2\\*\\*64"):
+            f(x, 0.3, seed=1, offset=2**64 - 10, window=win)
+        assert_bitwise_equal(f(x, 0.5, training=False, window=win), x)
+    for f in (fd.alpha_dropout_backward, fd.gaussian_dropout_backward,
+              fd.feature_alpha_dropout_backward):
+        with pytest.raises(ValueError, match="one entry per dimension"):
+            f(x, 0.5, seed=1, window=((4, 3), (1, 0)))
+    with pytest.raises(ValueError, match="seed"):
+        fd.dropblock(x, 0.5, 3, scale="expected", window=win)
+    with pytest.raises(ValueError, match="kept_count"):
+        fd.dropblock(x, 0.5, 3, seed=1, window=win)  # scale="count" needs it
+    with pytest.raises(ValueError, match="kept_count"):
+        fd.dropblock_backward(x, 0.5, 3, seed=1, window=win)
+    with pytest.raises(ValueError, match="kept_count= goes with window"):
+        fd.dropblock(x, 0.5, 3, seed=1, kept_count=10)
+    with pytest.raises(ValueError, match="scale='count'"):
+        fd.dropblock(x, 0.5, 3, seed=1, window=win, scale="expected", kept_count=10)
+    with pytest.raises(ValueError, match="kept_count"):
+        fd.dropblock(x, 0.5, 3, seed=1, window=win, kept_count=4 * 3 * 16 + 1)
+    with pytest.raises(TypeError, match="kept_count"):
+        fd.dropblock(x, 0.5, 3, seed=1, window=win, kept_count=1.5)
+    with pytest.raises(ValueError, match="does not fit"):
+        fd.dropblock(x, 0.5, 3, seed=1, scale="expected", window=((2, 3, 4, 3), (0,) * 4))
+    out = np.full_like(x, 7.0)
+    with pytest.raises(ValueError):
+        fd.dropblock(x, 0.5, 3, seed=1, window=win, out=out)
+    assert (out == 7.0).all()  # nothing written before the error
+    assert_bitwise_equal(fd.dropblock(x, 0.5, 3, training=False, window=win), x)
