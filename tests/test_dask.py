@@ -207,3 +207,87 @@ def test_alpha_dropout(client, shape, chunks, dtype):
     _, m = fd.alpha_dropout(x, 0.3, seed=11, offset=5, return_mask=True)
     assert_bitwise_equal(gx, fd.alpha_dropout_backward(x, 0.3, mask=m))
     assert fdd.alpha_dropout(dx, 0.3, seed=11, training=False) is dx
+
+
+@pytest.mark.parametrize("shape, chunks", CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_alpha_and_gaussian_bitwise(client, shape, chunks, dtype):
+    x = values(shape, dtype)
+    g = values(shape, dtype, seed=1)
+    dx, dg = _darr(x, chunks), _darr(g, chunks)
+    seed, offset = 2**63 + 9, 2**40 + 5
+    jobs = [fdd.alpha_dropout(dx, 0.3, seed=seed, offset=offset),
+            fdd.alpha_dropout_backward(dg, 0.3, seed=seed, offset=offset),
+            fdd.gaussian_dropout(dx, 0.3, seed=seed, offset=offset),
+            fdd.gaussian_dropout_backward(dg, 0.3, seed=seed, offset=offset)]
+    for j in jobs:
+        assert j.chunks == dx.chunks and j.dtype == x.dtype
+        assert isinstance(j._meta, np.ndarray) and j._meta.dtype == x.dtype
+    got = client.compute(jobs, sync=True)
+    wants = [fd.alpha_dropout(x, 0.3, seed=seed, offset=offset),
+             fd.alpha_dropout_backward(g, 0.3, seed=seed, offset=offset),
+             fd.gaussian_dropout(x, 0.3, seed=seed, offset=offset),
+             fd.gaussian_dropout_backward(g, 0.3, seed=seed, offset=offset)]
+    for name, a, b in zip(("alpha", "alpha backward", "gaussian", "gaussian backward"), got,
+                          wants):
+        assert_bitwise_equal(a, b, f"{name} {shape} {chunks}")
+
+
+@pytest.mark.parametrize("shape, df, chunks", [
+    ((4, 6, 5, 7), "channels_first", (3, (2, 4), 3, (3, 4))),
+    ((4, 5, 7, 6), "channels_last", (1, 2, (3, 4), (1, 2, 3))),
+    ((9, 10), "channels_first", ((4, 5), (1, 9))),
+    ((3, 4, 5, 6, 7), "channels_last", (2, 3, 4, 5, 6)),
+])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_feature_alpha(client, shape, df, chunks, dtype):
+    x = values(shape, dtype)
+    dx = _darr(x, chunks)
+    kw = dict(data_format=df, seed=13, offset=4)
+    jobs = [fdd.feature_alpha_dropout(dx, 0.4, **kw),
+            fdd.feature_alpha_dropout_backward(dx, 0.4, **kw)]
+    assert all(j.chunks == dx.chunks and j.dtype == x.dtype for j in jobs)
+    y, gx = client.compute(jobs, sync=True)
+    assert_bitwise_equal(y, fd.feature_alpha_dropout(x, 0.4, **kw))
+    assert_bitwise_equal(gx, fd.feature_alpha_dropout_backward(x, 0.4, **kw))
+
+
+def test_new_variants_inference_and_errors(client):
+    x = values((6, 4, 5), np.float32)
+    dx = _darr(x, 3)
+    for f in (fdd.feature_alpha_dropout, fdd.gaussian_dropout, fdd.alpha_dropout):
+        assert f(dx, 0.3, seed=1, training=False) is dx
+        assert f(dx, 0.0, seed=1) is dx
+        with pytest.raises(TypeError, match="seed"):
+            f(dx, 0.3)
+    with pytest.raises(ValueError, match="p"):
+        fdd.gaussian_dropout(dx, 1.0, seed=1)
+    with pytest.raises(ValueError, match="at least 2-D"):
+        fdd.feature_alpha_dropout(da.ones(5, chunks=2), 0.3, seed=1)
+    with pytest.raises(ValueError, match="offset"):
+        fdd.feature_alpha_dropout(dx, 0.3, seed=1, offset=2**64 - 10)
+    # p = 1 alpha: zeros, as the single-array result
+    y = client.compute(fdd.feature_alpha_dropout(dx, 1.0, seed=1), sync=True)
+    assert_bitwise_equal(y, fd.feature_alpha_dropout(x, 1.0, seed=1))
+    # the same arguments give the same graph
+    assert fdd.gaussian_dropout(dx, 0.3, seed=1).name == fdd.gaussian_dropout(dx, 0.3, seed=1).name
+
+
+def test_zarr_round_trip(client, tmp_path):
+    """dask.array.from_zarr -> fastdrop.dask -> to_zarr, equal to the single-array results."""
+    zarr = pytest.importorskip("zarr")
+    x = values((300, 257), np.float32)
+    src = str(tmp_path / "x.zarr")
+    z = zarr.open_array(src, mode="w", shape=x.shape, chunks=(64, 100), dtype=x.dtype)
+    z[...] = x
+    dx = da.from_zarr(src)
+    assert dx.chunks[0][0] == 64 and dx.chunks[1][0] == 100
+    for name, f, kw in (("y", fdd.dropout, {}), ("gauss", fdd.gaussian_dropout, {}),
+                        ("falpha", fdd.feature_alpha_dropout, {"data_format": "channels_last"})):
+        y = f(dx, 0.3, seed=8, offset=1, **kw)
+        assert_bitwise_equal(client.compute(y, sync=True),
+                             getattr(fd, f.__name__)(x, 0.3, seed=8, offset=1, **kw))
+        dst = str(tmp_path / f"{name}.zarr")
+        y.to_zarr(dst)  # runs on the cluster (the active client)
+        assert_bitwise_equal(zarr.open_array(dst, mode="r")[...],
+                             getattr(fd, f.__name__)(x, 0.3, seed=8, offset=1, **kw), name)
