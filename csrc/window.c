@@ -7,8 +7,8 @@
  * (docs/contract.md, "Windows"). Trailing dimensions along which the block spans the whole
  * global extent are contiguous in the global index, so they are merged; each remaining "row"
  * of the block (the last non-full dimension and everything after it) is then one contiguous run
- * of global indices and is handed to fd_masked_scale (or fd_struct_apply) with its global start offset + G(row start)
- * as the Bernoulli offset (and, for NOISE, as the normals' offset).
+ * of global indices and is handed to fd_masked_scale (or fd_struct_apply) with its global
+ * start offset + G(row start) as the Bernoulli offset (and, for NOISE, the normals' offset).
  *
  * Packed mask: local C order, ceil(n / 8) bytes. A row whose first local element is not a
  * multiple of 8 has its bits drawn into a per-thread buffer and shifted into place. Rows are

@@ -314,7 +314,8 @@ def test_struct_window_threads_layouts(restore_threads, threads, isa_name):
 
 @pytest.mark.parametrize("shape, df", [((3, 4, 5, 6), "channels_first"),
                                        ((4, 5, 6, 3), "channels_last"),
-                                       ((5, 3), "channels_first"), ((2, 3, 4, 5, 2), "channels_last")])
+                                       ((5, 3), "channels_first"),
+                                       ((2, 3, 4, 5, 2), "channels_last")])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_feature_alpha_windows(shape, df, dtype):
     rng = np.random.default_rng(len(shape) + shape[0])
