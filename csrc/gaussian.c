@@ -16,6 +16,9 @@
 
 #define TILE FD_TILE
 #define CHUNK FD_CHUNK
+#ifndef SUB
+#define SUB 1024
+#endif /* elements per normals pass (a multiple of 4) */
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
 #define FD_GX86 1
@@ -33,28 +36,26 @@
  *   v  = 2^(e+32) * m from v's bits, m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact);
  *        e == 0 (u >= sqrt(1/2)): f = float(~U) * -2^-32 instead (u - 1 rounded once)
  *   r2 = e * (-2 ln 2) - 2 * log1p(f),  log1p(f) = f + f*f * Q(f)      (r2 = -2 ln u)
- *   t  = float(A & (2^29 - 1)) * 2^-29 in [0, 1], o = A >> 29 (octant)
- *   (s, c) = (sin, cos)(pi/4 * t) by polynomials in t; (C, S) the octant image of (c, s)
+ *   t  = float(A << 2 as int32) * 2^-31 in [-1, 1], q = A >> 30 (quadrant)
+ *   (s, c) = (sin, cos)(pi/4 * t) by polynomials in t; (C, S) = (c, s) turned by q * pi/2
  *   z(2k) = sqrt(r2) * C, z(2k+1) = sqrt(r2) * S
+ * Polynomials by Estrin's scheme (fastdrop.reference: contract_log1p, contract_sincos).
  * ---------------------------------------------------------------------------------------- */
-#define LQ0 -0x1.fffff4p-2f
-#define LQ1 0x1.5556e8p-2f
-#define LQ2 -0x1.0006c6p-2f
-#define LQ3 0x1.98da1ep-3f
-#define LQ4 -0x1.52fb0ap-3f
-#define LQ5 0x1.30d15ep-3f
-#define LQ6 -0x1.27766ap-3f
-#define LQ7 0x1.6fcd36p-4f
-#define SP1 0x1.921fb4p-1f
+#define LQ0 -0x1.00006p-1f /* log1p(f) = f + f*f * Q(f), Q of degree 6 */
+#define LQ1 0x1.5559fp-2f
+#define LQ2 -0x1.ff7476p-3f
+#define LQ3 0x1.976dd4p-3f
+#define LQ4 -0x1.6049b6p-3f
+#define LQ5 0x1.4d64dp-3f
+#define LQ6 -0x1.a7da9ep-4f
+#define SP1 0x1.921fb4p-1f /* sin(pi/4 t) = t * S(t*t) */
 #define SP3 -0x1.4abba8p-4f
 #define SP5 0x1.465a3ep-9f
 #define SP7 -0x1.2cf5d4p-15f
-#define CP2 -0x1.3bd3ccp-2f
-#define CP4 0x1.03c1dep-6f
-#define CP6 -0x1.55c664p-12f
-#define CP8 0x1.d9f7bcp-19f
+#define CP2 -0x1.3bd3a2p-2f /* cos(pi/4 t) = 1 + t*t * C(t*t) */
+#define CP4 0x1.03b162p-6f
+#define CP6 -0x1.4ea9e8p-12f
 #define M2LN2 -0x1.62e430p+0f   /* float32(-2 ln 2) */
-#define SQRT2_MANT 0x3504F3u    /* significand field of float32(sqrt(2)) */
 
 static inline uint32_t f2u(float f)
 {
@@ -76,31 +77,29 @@ static inline __attribute__((always_inline)) void normal_pair(uint32_t wu, uint3
 {
     /* radius: r2 = -2 ln((U + 1) * 2^-32) */
     float v = (float)(int32_t)(wu >> 16) * 65536.0f + (float)(int32_t)((wu & 0xFFFFu) + 1);
-    uint32_t vb = f2u(v), mant = vb & 0x7FFFFFu;
-    uint32_t big = mant >= SQRT2_MANT;
-    int32_t e = (int32_t)((vb >> 23) + big) - (127 + 32);
-    float f = u2f(mant | (0x3F800000u - (big << 23))) - 1.0f;
+    /* v = 2^(e+32) * m, m in [sqrt(1/2), sqrt(2)) (musl's logf split: exponent bits of
+     * v / sqrt(1/2), float32(sqrt(1/2)) = 0x3F3504F3; v >= 1, so no sign to care about) */
+    uint32_t vt = f2u(v) - 0x3F3504F3u;
+    int32_t e = (int32_t)(vt >> 23) - 32;
+    float f = u2f(f2u(v) - (vt & 0xFF800000u)) - 1.0f;
     /* u >= sqrt(1/2): ~U < 2^31 there, so the signed conversion is exact-rounded */
     float fnear = (float)(int32_t)~wu * -0x1p-32f;
     uint32_t near = 0u - (uint32_t)(e == 0); /* a bit select: no branch, so gcc vectorises */
     f = u2f((f2u(fnear) & near) | (f2u(f) & ~near));
-    float q = LQ6 + f * LQ7;
-    q = LQ5 + f * q;
-    q = LQ4 + f * q;
-    q = LQ3 + f * q;
-    q = LQ2 + f * q;
-    q = LQ1 + f * q;
-    q = LQ0 + f * q;
-    float lg = f + (f * f) * q;
+    /* Estrin's scheme: the same operations in every path, a short dependency chain */
+    float f2 = f * f, f4 = f2 * f2;
+    float q03 = (LQ0 + LQ1 * f) + (LQ2 + LQ3 * f) * f2;
+    float q46 = (LQ4 + LQ5 * f) + LQ6 * f2;
+    float lg = f + f2 * (q03 + q46 * f4);
     float r = __builtin_sqrtf((float)e * M2LN2 + lg * -2.0f);
-    /* angle: octant o and t = phi / (pi/4) in [0, 1] */
-    uint32_t o = wa >> 29;
-    float t = (float)(int32_t)(wa & 0x1FFFFFFFu) * 0x1p-29f;
-    float t2 = t * t;
-    float sn = t * (SP1 + t2 * (SP3 + t2 * (SP5 + t2 * SP7)));
-    float cs = 1.0f + t2 * (CP2 + t2 * (CP4 + t2 * (CP6 + t2 * CP8)));
-    uint32_t swap = 0u - (((o + 1) >> 1) & 1u); /* all ones: swap */
-    uint32_t negc = ((o + 2) >> 2) << 31, negs = (o >> 2) << 31; /* sign bits (bit 0 only) */
+    /* angle: quadrant A >> 30 and phi = pi/4 * t, t = (A << 2 as int32) * 2^-31 in [-1, 1] */
+    float t = (float)(int32_t)(wa << 2) * 0x1p-31f;
+    float t2 = t * t, t4 = t2 * t2;
+    float sn = t * ((SP1 + SP3 * t2) + (SP5 + SP7 * t2) * t4);
+    float cs = 1.0f + t2 * ((CP2 + CP4 * t2) + CP6 * t4);
+    /* quadrant q: (C, S) = (c, s), (-s, c), (-c, -s), (s, -c) */
+    uint32_t swap = (uint32_t)((int32_t)(wa << 1) >> 31); /* all ones for odd q */
+    uint32_t negc = (wa + 0x40000000u) & 0x80000000u, negs = wa & 0x80000000u;
     uint32_t snb = f2u(sn), csb = f2u(cs);
     float cc = u2f(((snb & swap) | (csb & ~swap)) ^ negc);
     float ss = u2f(((csb & swap) | (snb & ~swap)) ^ negs);
@@ -138,21 +137,26 @@ static void noise_f16(const uint16_t *x, uint16_t *y, const float *z, size_t n, 
     attr static void tile_##sfx(const fd_kernels *k, fd_dtype dt, const void *x, void *y,    \
                                 float *z, size_t n, uint64_t g0, uint64_t seed, double sigma) \
     {                                                                                        \
-        _Alignas(64) uint32_t w[4 * (TILE / 4 + 2)];                                         \
-        _Alignas(64) float zz[4 * (TILE / 4 + 2)];                                           \
-        uint64_t b0 = g0 >> 2;                                                               \
-        size_t nb = (size_t)(((g0 + n - 1) >> 2) - b0 + 1);                                  \
-        k->words(w, nb, b0, (uint32_t)seed, (uint32_t)(seed >> 32), FD_STREAM_GAUSSIAN);     \
-        normals_##sfx(w, 2 * nb, zz);                                                        \
-        const float *zt = zz + (g0 & 3);                                                     \
-        if (z)                                                                               \
-            memcpy(z, zt, n * sizeof(float));                                                \
-        else if (dt == FD_F32)                                                               \
-            noise_f32_##sfx((const float *)x, (float *)y, zt, n, (float)sigma);              \
-        else if (dt == FD_F64)                                                               \
-            noise_f64_##sfx((const double *)x, (double *)y, zt, n, sigma);                   \
-        else                                                                                 \
-            noise_f16((const uint16_t *)x, (uint16_t *)y, zt, n, (float)sigma);              \
+        /* SUB elements at a time, so words, normals, x and y stay in L1 together */         \
+        _Alignas(64) uint32_t w[SUB + 8];                                                    \
+        _Alignas(64) float zz[SUB + 8];                                                      \
+        for (size_t i = 0; i < n;) {                                                         \
+            uint64_t g = g0 + i, b0 = g >> 2;                                                \
+            size_t m = n - i < SUB - (g & 3) ? n - i : SUB - (g & 3);                        \
+            size_t nb = (size_t)(((g + m - 1) >> 2) - b0 + 1);                               \
+            k->words(w, nb, b0, (uint32_t)seed, (uint32_t)(seed >> 32), FD_STREAM_GAUSSIAN); \
+            normals_##sfx(w, 2 * nb, zz);                                                    \
+            const float *zt = zz + (g & 3);                                                  \
+            if (z)                                                                           \
+                memcpy(z + i, zt, m * sizeof(float));                                        \
+            else if (dt == FD_F32)                                                           \
+                noise_f32_##sfx((const float *)x + i, (float *)y + i, zt, m, (float)sigma);  \
+            else if (dt == FD_F64)                                                           \
+                noise_f64_##sfx((const double *)x + i, (double *)y + i, zt, m, sigma);       \
+            else                                                                             \
+                noise_f16((const uint16_t *)x + i, (uint16_t *)y + i, zt, m, (float)sigma);  \
+            i += m;                                                                          \
+        }                                                                                    \
     }
 
 GAUSS_LOOPS(, base)

@@ -828,63 +828,59 @@ def _f32hex(s):
     return _F32(float.fromhex(s))
 
 
-# log1p(f) = f + f*f*Q(f), Q a degree-7 minimax fit of (log1p(f) - f) / f**2 for
-# f in [sqrt(1/2) - 1, sqrt(2) - 1] (relative error of log1p about 3e-8 before rounding).
-_LOG1P_Q = [_f32hex(s) for s in ("-0x1.fffff4p-2", "0x1.5556e8p-2", "-0x1.0006c6p-2",
-                                 "0x1.98da1ep-3", "-0x1.52fb0ap-3", "0x1.30d15ep-3",
-                                 "-0x1.27766ap-3", "0x1.6fcd36p-4")]
-# sin(pi/4 * t) = t * S(t*t), cos(pi/4 * t) = 1 + t*t * C(t*t) for t in [0, 1]: minimax fits
-# (absolute error about 1e-9 and 5e-11 before rounding).
-_SIN_PIO4 = [_f32hex(s) for s in ("0x1.921fb4p-1", "-0x1.4abba8p-4", "0x1.465a3ep-9",
-                                  "-0x1.2cf5d4p-15")]
-_COS_PIO4 = [_f32hex(s) for s in ("-0x1.3bd3ccp-2", "0x1.03c1dep-6", "-0x1.55c664p-12",
-                                  "0x1.d9f7bcp-19")]
-_M2LN2 = _f32hex("-0x1.62e430p+0")  # float32(-2 ln 2)
-_SQRT2_MANT = _U32(0x3504F3)         # significand field of float32(sqrt(2))
-
-
-def _horner(t, coefs):
-    acc = coefs[-1]
-    for c in coefs[-2::-1]:
-        acc = c + t * acc
-    return acc
+# log1p(f) = f + f*f*Q(f), Q a degree-6 minimax fit of (log1p(f) - f) / f**2 for f in
+# [sqrt(1/2) - 1, sqrt(2) - 1] (relative error of log1p below 2e-7 before rounding, 3e-7 after).
+_LQ = [_f32hex(s) for s in ("-0x1.00006p-1", "0x1.5559fp-2", "-0x1.ff7476p-3", "0x1.976dd4p-3",
+                            "-0x1.6049b6p-3", "0x1.4d64dp-3", "-0x1.a7da9ep-4")]
+# sin(pi/4 * t) = t * S(t*t), cos(pi/4 * t) = 1 + t*t * C(t*t) for t in [-1, 1]: minimax fits
+# (absolute error about 1e-9 and 3e-8 before rounding).
+_SP = [_f32hex(s) for s in ("0x1.921fb4p-1", "-0x1.4abba8p-4", "0x1.465a3ep-9", "-0x1.2cf5d4p-15")]
+_CP = [_f32hex(s) for s in ("-0x1.3bd3a2p-2", "0x1.03b162p-6", "-0x1.4ea9e8p-12")]
+_M2LN2 = _f32hex("-0x1.62e43p+0")  # float32(-2 ln 2)
 
 
 def contract_log1p(f):
     """``log1p(f)`` for float32 ``f`` in ``[sqrt(1/2) - 1, sqrt(2) - 1]`` as the contract
-    computes it: ``f + (f*f) * Q(f)``, ``Q`` by Horner from its highest coefficient, float32
-    operations in exactly this order (relative error below 1e-7)."""
+    computes it, float32 operations in exactly this order (Estrin's scheme; relative error
+    below 4e-7): ``f2 = f*f``, ``f4 = f2*f2``,
+    ``q = ((Q0 + Q1*f) + (Q2 + Q3*f)*f2) + ((Q4 + Q5*f) + Q6*f2)*f4``, ``f + f2*q``."""
     f = np.asarray(f, dtype=_F32)
-    return f + (f * f) * _horner(f, _LOG1P_Q)
+    q0, q1, q2, q3, q4, q5, q6 = _LQ
+    f2 = f * f
+    f4 = f2 * f2
+    q = ((q0 + q1 * f) + (q2 + q3 * f) * f2) + ((q4 + q5 * f) + q6 * f2) * f4
+    return f + f2 * q
 
 
 def contract_sincos(t):
-    """``(sin(pi/4 * t), cos(pi/4 * t))`` for float32 ``t`` in ``[0, 1]``: ``t * S(t*t)`` and
-    ``1 + (t*t) * C(t*t)``, ``S`` and ``C`` by Horner, float32 operations in this order
-    (absolute error below 1e-7)."""
+    """``(sin(pi/4 * t), cos(pi/4 * t))`` for float32 ``t`` in ``[-1, 1]``, float32 operations
+    in exactly this order (absolute error below 1e-7): ``t2 = t*t``, ``t4 = t2*t2``,
+    ``sin = t * ((S1 + S3*t2) + (S5 + S7*t2)*t4)``, ``cos = 1 + t2*((C2 + C4*t2) + C6*t4)``."""
     t = np.asarray(t, dtype=_F32)
+    s1, s3, s5, s7 = _SP
+    c2, c4, c6 = _CP
     t2 = t * t
-    return t * _horner(t2, _SIN_PIO4), _F32(1) + t2 * _horner(t2, _COS_PIO4)
+    t4 = t2 * t2
+    return t * ((s1 + s3 * t2) + (s5 + s7 * t2) * t4), _F32(1) + t2 * ((c2 + c4 * t2) + c6 * t4)
 
 
 def contract_radius2(U):
     """``r**2 = -2 log(u)``, ``u = (U + 1) * 2**-32``, in float32 for uint32 words ``U``.
 
     * ``v = float32(U >> 16) * 2**16 + float32((U mod 2**16) + 1)``: ``U + 1`` rounded once;
-    * from ``v``'s bits: ``v = 2**(e + 32) * m`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` (``m``
-      halved and ``e`` raised when the significand field is ``>= 0x3504F3``, sqrt(2)'s);
-      ``f = m - 1`` (exact);
+    * ``v = 2**(e + 32) * m`` with ``m`` in ``[sqrt(1/2), sqrt(2))``, from ``v``'s bits ``b``:
+      ``d = b - 0x3F3504F3`` (uint32; ``0x3F3504F3`` is float32(sqrt(1/2))), ``e = (d >> 23) - 32``,
+      ``m`` = the float32 with bits ``b - (d & 0xFF800000)``; ``f = m - 1`` (exact);
     * when ``e == 0`` (``u >= sqrt(1/2)``) ``f = float32(~U) * -2**-32`` instead: the exact
       ``u - 1`` rounded once, so ``u`` near 1 (``z`` near 0) keeps its resolution;
     * ``r**2 = float32(e) * float32(-2 ln 2) + contract_log1p(f) * -2``.
     """
     U = np.asarray(U, dtype=_U32)
     v = (U >> _U32(16)).astype(_F32) * _F32(65536) + ((U & _U32(0xFFFF)) + _U32(1)).astype(_F32)
-    vb = v.view(_U32)
-    mant = vb & _U32(0x7FFFFF)
-    big = (mant >= _SQRT2_MANT).astype(_U32)
-    e = ((vb >> _U32(23)) + big).astype(np.int32) - np.int32(127 + 32)
-    f = (mant | (_U32(0x3F800000) - (big << _U32(23)))).view(_F32) - _F32(1)
+    b = v.view(_U32)
+    d = b - _U32(0x3F3504F3)
+    e = (d >> _U32(23)).astype(np.int32) - np.int32(32)
+    f = (b - (d & _U32(0xFF800000))).view(_F32) - _F32(1)
     f = np.where(e == 0, (~U).astype(_F32) * _F32(-(2.0**-32)), f)
     return e.astype(_F32) * _M2LN2 + contract_log1p(f) * _F32(-2)
 
@@ -898,15 +894,17 @@ def standard_normals(n, seed, offset=0):
     ``(U, A) = (W(2k), W(2k + 1))``, in float32:
 
     * ``r = sqrt(contract_radius2(U))`` (``-2 log u``, ``u = (U + 1) * 2**-32`` in ``(0, 1]``);
-    * octant ``o = A >> 29``; ``t = float32(A mod 2**29) * 2**-29`` in ``[0, 1]`` (one
-      rounding); ``(s, c) = contract_sincos(t)``, the sine and cosine of ``phi = pi/4 * t``;
-    * ``(C, S)`` for ``o = 0..7``: ``(c, s), (s, c), (-s, c), (-c, s), (-c, -s), (-s, -c),
-      (s, -c), (c, -s)`` (the octant's reflection of ``phi``: uniform on the circle);
+    * quadrant ``q = A >> 30``; ``t = float32(int32(A * 4 mod 2**32)) * 2**-31`` in ``[-1, 1]``
+      (the low 30 bits as a signed fraction, one rounding); ``(s, c) = contract_sincos(t)``, the
+      sine and cosine of ``phi = pi/4 * t``;
+    * ``(C, S)`` for ``q = 0..3``: ``(c, s), (-s, c), (-c, -s), (s, -c)`` (``phi + q*pi/2``:
+      uniform on the circle); the signs are flips of the sign bit (bit 31 of ``A + 2**30``
+      for ``C``, of ``A`` for ``S``);
     * ``z(2k) = r * C``, ``z(2k + 1) = r * S``.
 
     Only IEEE float32 ``+ - * sqrt`` (no FMA) and exact integer steps: bit-reproducible in C
-    and NumPy. ``|z| <= sqrt(64 ln 2) = 6.66`` (32-bit uniforms); within about 1e-6 of the
-    exact Box-Muller values of the same words.
+    and NumPy. ``|z| <= sqrt(64 ln 2) = 6.66`` (32-bit uniforms); within 1e-6 of the
+    exact (float64) Box-Muller values of the same words.
     """
     n = operator.index(n)
     seed = _check_seed(seed)
@@ -918,17 +916,14 @@ def standard_normals(n, seed, offset=0):
     w = random_words(end - start, seed, offset=start, stream=STREAM_GAUSSIAN).astype(_U32)
     wu, wa = w[0::2], w[1::2]
     r = np.sqrt(contract_radius2(wu))
-    o = wa >> _U32(29)
-    t = (wa & _U32(0x1FFFFFFF)).astype(_F32) * _F32(2.0**-29)
+    t = (wa << _U32(2)).view(np.int32).astype(_F32) * _F32(2.0**-31)
     sn, cs = contract_sincos(t)
-    one = _U32(1)
-    swap = ((o + one) >> one) & one
-    negc = ((o + _U32(2)) >> _U32(2)) & one
-    negs = o >> _U32(2)
-    cc = np.where(swap == one, sn, cs)
-    ss = np.where(swap == one, cs, sn)
-    cc = np.where(negc == one, -cc, cc)
-    ss = np.where(negs == one, -ss, ss)
+    swap = ((wa >> _U32(30)) & _U32(1)) == 1  # odd quadrant
+    cc = np.where(swap, sn, cs)
+    ss = np.where(swap, cs, sn)
+    sign = _U32(0x80000000)
+    cc = (cc.view(_U32) ^ ((wa + _U32(0x40000000)) & sign)).view(_F32)
+    ss = (ss.view(_U32) ^ (wa & sign)).view(_F32)
     z = np.empty(end - start, _F32)
     z[0::2] = r * cc
     z[1::2] = r * ss

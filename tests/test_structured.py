@@ -250,15 +250,13 @@ def test_normals_match_reference(isa):
 
 
 def exact_box_muller(w):
-    """float64 Box-Muller of contract word pairs (U, A), with the contract's octant map."""
-    w = w.astype(np.uint64)
+    """float64 Box-Muller of contract word pairs (U, A) with the contract's angle:
+    theta = (A >> 30) * pi/2 + pi/4 * t, t = (A << 2 as int32) * 2^-31."""
+    w = w.astype(np.uint32)
     u, a = w[0::2], w[1::2]
     r = np.sqrt(-2.0 * np.log((u.astype(np.float64) + 1) * 2.0**-32))
-    o = (a >> np.uint64(29)).astype(np.intp)
-    phi = (a & np.uint64(0x1FFFFFFF)).astype(np.float64) * (math.pi / 4 * 2.0**-29)
-    # octant o: (C, S) = (c,s) (s,c) (-s,c) (-c,s) (-c,-s) (-s,-c) (s,-c) (c,-s)
-    theta = np.choose(o, [phi, math.pi / 2 - phi, math.pi / 2 + phi, math.pi - phi,
-                          math.pi + phi, 1.5 * math.pi - phi, 1.5 * math.pi + phi, 2 * math.pi - phi])
+    t = (a << np.uint32(2)).view(np.int32).astype(np.float64) * 2.0**-31
+    theta = (a >> np.uint32(30)).astype(np.float64) * (math.pi / 2) + t * (math.pi / 4)
     z = np.empty(w.size)
     z[0::2], z[1::2] = r * np.cos(theta), r * np.sin(theta)
     return z
@@ -270,8 +268,8 @@ def test_normal_transform_pieces():
     f = f[f != 0]
     lg = ref.contract_log1p(f)
     assert lg.dtype == f32
-    assert np.max(np.abs(lg / np.log1p(f.astype(np.float64)) - 1)) < 2e-7
-    t = np.linspace(0, 1, 100001, dtype=f32)
+    assert np.max(np.abs(lg / np.log1p(f.astype(np.float64)) - 1)) < 4e-7
+    t = np.linspace(-1, 1, 200001, dtype=f32)
     s, c = ref.contract_sincos(t)
     assert s.dtype == c.dtype == f32
     phi = t.astype(np.float64) * (math.pi / 4)
@@ -287,7 +285,7 @@ def test_normal_transform_pieces():
     want = -2.0 * np.log((U.astype(np.float64) + 1) * 2.0**-32)
     nz = want > 0
     assert np.all(r2[~nz] == 0) and np.all(r2[nz] > 0)
-    assert np.max(np.abs(r2[nz] / want[nz] - 1)) < 4e-7
+    assert np.max(np.abs(r2[nz] / want[nz] - 1)) < 5e-7
     assert abs(np.sqrt(ref.contract_radius2(np.uint32(0))) - math.sqrt(64 * math.log(2))) < 5e-7
 
 
@@ -318,7 +316,7 @@ def test_normals_pin():
     # the transform is part of the contract (docs/contract.md): a change shows up here
     z = ref.standard_normals(1 << 16, 0x0123456789ABCDEF, offset=3)
     digest = hashlib.sha256(z.astype("<f4").tobytes()).hexdigest()
-    assert digest == "a4de6d1b4aa5747c39744d1ae5c63782254b8e265621f832ddc26b887bc9bf08"
+    assert digest == "80788b3ef3527619c300e510de3f77bdbd2108dfaea4fada3e9ce80a9be2ab53"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
