@@ -116,11 +116,12 @@ static void noise_f16(const uint16_t *x, uint16_t *y, const float *z, size_t n, 
 /* Per target: the normals of npairs pairs (words w, 2 per pair) and the NOISE arithmetic
  * y = x * (1 + s * z) in the compute dtype (float64: z converted exactly). */
 #define GAUSS_LOOPS(attr, sfx)                                                               \
-    attr static void normals_##sfx(const uint32_t *restrict w, size_t npairs,                \
+    attr static void normals_##sfx(const uint32_t *restrict w, size_t ngroups,               \
                                    float *restrict z)                                        \
     {                                                                                        \
-        for (size_t j = 0; j < npairs; j++)                                                  \
-            normal_pair(w[2 * j], w[2 * j + 1], &z[2 * j], &z[2 * j + 1]);                  \
+        for (size_t q = 0; q < 32 * ngroups; q += 32)                                        \
+            for (size_t i = 0; i < 16; i++)                                                  \
+                normal_pair(w[q + i], w[q + 16 + i], &z[q + i], &z[q + 16 + i]);             \
     }                                                                                        \
     attr static void noise_f32_##sfx(const float *x, float *y, const float *restrict z,      \
                                      size_t n, float s)                                      \
@@ -138,15 +139,16 @@ static void noise_f16(const uint16_t *x, uint16_t *y, const float *z, size_t n, 
                                 float *z, size_t n, uint64_t g0, uint64_t seed, double sigma) \
     {                                                                                        \
         /* SUB elements at a time, so words, normals, x and y stay in L1 together */         \
-        _Alignas(64) uint32_t w[SUB + 8];                                                    \
-        _Alignas(64) float zz[SUB + 8];                                                      \
+        _Alignas(64) uint32_t w[SUB + 32];                                                    \
+        _Alignas(64) float zz[SUB + 32];                                                      \
         for (size_t i = 0; i < n;) {                                                         \
-            uint64_t g = g0 + i, b0 = g >> 2;                                                \
-            size_t m = n - i < SUB - (g & 3) ? n - i : SUB - (g & 3);                        \
-            size_t nb = (size_t)(((g + m - 1) >> 2) - b0 + 1);                               \
-            k->words(w, nb, b0, (uint32_t)seed, (uint32_t)(seed >> 32), FD_STREAM_GAUSSIAN); \
-            normals_##sfx(w, 2 * nb, zz);                                                    \
-            const float *zt = zz + (g & 3);                                                  \
+            uint64_t g = g0 + i;                                                             \
+            size_t m = n - i < SUB - (g & 31) ? n - i : SUB - (g & 31);                      \
+            size_t ng = (size_t)(((g + m - 1) >> 5) - (g >> 5) + 1);                         \
+            k->words(w, 8 * ng, (g >> 5) << 3, (uint32_t)seed, (uint32_t)(seed >> 32),       \
+                     FD_STREAM_GAUSSIAN);                                                    \
+            normals_##sfx(w, ng, zz);                                                        \
+            const float *zt = zz + (g & 31);                                                 \
             if (z)                                                                           \
                 memcpy(z + i, zt, m * sizeof(float));                                        \
             else if (dt == FD_F32)                                                           \
