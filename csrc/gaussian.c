@@ -13,6 +13,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
+#include <immintrin.h>
+#endif
 
 #define TILE FD_TILE
 #define CHUNK FD_CHUNK
@@ -107,11 +110,29 @@ static inline __attribute__((always_inline)) void normal_pair(uint32_t wu, uint3
     *z1 = r * ss;
 }
 
-static void noise_f16(const uint16_t *x, uint16_t *y, const float *z, size_t n, float s)
+static void noise_f16_base(const uint16_t *x, uint16_t *y, const float *z, size_t n, float s)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = fd_float_to_half(fd_half_to_float(x[i]) * (1.0f + s * z[i]));
 }
+
+#ifdef FD_GX86
+/* F16C conversions round like fd_half_to_float / fd_float_to_half (kernels.h) */
+FD_AVX2_ATTR static void noise_f16_avx2(const uint16_t *x, uint16_t *y, const float *z, size_t n,
+                                        float s)
+{
+    const __m256 vs = _mm256_set1_ps(s), one = _mm256_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
+        __m256 m = _mm256_add_ps(one, _mm256_mul_ps(vs, _mm256_loadu_ps(z + i)));
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_mul_ps(xv, m), _MM_FROUND_TO_NEAREST_INT));
+    }
+    noise_f16_base(x + i, y + i, z + i, n - i, s);
+}
+#define noise_f16_avx512 noise_f16_avx2
+#endif
 
 /* Per target: the normals of npairs pairs (words w, 2 per pair) and the NOISE arithmetic
  * y = x * (1 + s * z) in the compute dtype (float64: z converted exactly). */
@@ -156,7 +177,8 @@ static void noise_f16(const uint16_t *x, uint16_t *y, const float *z, size_t n, 
             else if (dt == FD_F64)                                                           \
                 noise_f64_##sfx((const double *)x + i, (double *)y + i, zt, m, sigma);       \
             else                                                                             \
-                noise_f16((const uint16_t *)x + i, (uint16_t *)y + i, zt, m, (float)sigma);  \
+                noise_f16_##sfx((const uint16_t *)x + i, (uint16_t *)y + i, zt, m,          \
+                                (float)sigma);                                               \
             i += m;                                                                          \
         }                                                                                    \
     }
