@@ -21,7 +21,7 @@
 #define CHUNK FD_CHUNK
 #ifndef SUB
 #define SUB 1024
-#endif /* elements per normals pass (a multiple of 4) */
+#endif /* elements per pass: words (and normals) of one pass stay in L1 */
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
 #define FD_GX86 1
@@ -134,6 +134,19 @@ FD_AVX2_ATTR static void noise_f16_avx2(const uint16_t *x, uint16_t *y, const fl
 #define noise_f16_avx512 noise_f16_avx2
 #endif
 
+/* y = x * (1 + s * z) over ngroups whole pair groups (words w), z made on the fly; T is the
+ * compute dtype (float64: z converted exactly). A separate in-place copy (x == y) keeps gcc's
+ * aliasing check from sending that case to the scalar loop. */
+#define FUSED_GROUPS(T, xp, yp, s)                                                           \
+    for (size_t q = 0; q < 32 * ngroups; q += 32)                                            \
+        for (size_t i = 0; i < 16; i++) {                                                    \
+            float z0, z1;                                                                    \
+            normal_pair(w[q + i], w[q + 16 + i], &z0, &z1);                                  \
+            T x0 = xp[q + i], x1 = xp[q + 16 + i];                                           \
+            yp[q + i] = x0 * ((T)1 + s * (T)z0);                                             \
+            yp[q + 16 + i] = x1 * ((T)1 + s * (T)z1);                                        \
+        }
+
 /* Per target: the normals of npairs pairs (words w, 2 per pair) and the NOISE arithmetic
  * y = x * (1 + s * z) in the compute dtype (float64: z converted exactly). */
 #define GAUSS_LOOPS(attr, sfx)                                                               \
@@ -143,6 +156,26 @@ FD_AVX2_ATTR static void noise_f16_avx2(const uint16_t *x, uint16_t *y, const fl
         for (size_t q = 0; q < 32 * ngroups; q += 32)                                        \
             for (size_t i = 0; i < 16; i++)                                                  \
                 normal_pair(w[q + i], w[q + 16 + i], &z[q + i], &z[q + 16 + i]);             \
+    }                                                                                        \
+    attr static void fused_f32_##sfx(const uint32_t *restrict w, size_t ngroups,             \
+                                     const float *x, float *y, float s)                      \
+    {                                                                                        \
+        FUSED_GROUPS(float, x, y, s)                                                         \
+    }                                                                                        \
+    attr static void fused_f32_inplace_##sfx(const uint32_t *restrict w, size_t ngroups,     \
+                                             float *y, float s)                              \
+    {                                                                                        \
+        FUSED_GROUPS(float, y, y, s)                                                         \
+    }                                                                                        \
+    attr static void fused_f64_##sfx(const uint32_t *restrict w, size_t ngroups,             \
+                                     const double *x, double *y, double s)                   \
+    {                                                                                        \
+        FUSED_GROUPS(double, x, y, s)                                                        \
+    }                                                                                        \
+    attr static void fused_f64_inplace_##sfx(const uint32_t *restrict w, size_t ngroups,     \
+                                             double *y, double s)                            \
+    {                                                                                        \
+        FUSED_GROUPS(double, y, y, s)                                                        \
     }                                                                                        \
     attr static void noise_f32_##sfx(const float *x, float *y, const float *restrict z,      \
                                      size_t n, float s)                                      \
@@ -159,15 +192,33 @@ FD_AVX2_ATTR static void noise_f16_avx2(const uint16_t *x, uint16_t *y, const fl
     attr static void tile_##sfx(const fd_kernels *k, fd_dtype dt, const void *x, void *y,    \
                                 float *z, size_t n, uint64_t g0, uint64_t seed, double sigma) \
     {                                                                                        \
-        /* SUB elements at a time, so words, normals, x and y stay in L1 together */         \
-        _Alignas(64) uint32_t w[SUB + 32];                                                    \
-        _Alignas(64) float zz[SUB + 32];                                                      \
-        for (size_t i = 0; i < n;) {                                                         \
+        _Alignas(64) uint32_t w[SUB + 32];                                                   \
+        _Alignas(64) float zz[SUB + 32];                                                     \
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                           \
+        for (size_t i = 0, m; i < n; i += m) {                                               \
             uint64_t g = g0 + i;                                                             \
-            size_t m = n - i < SUB - (g & 31) ? n - i : SUB - (g & 31);                      \
+            if (!z && dt != FD_F16 && !(g & 31) && n - i >= 32) {                            \
+                /* whole pair groups, up to SUB elements: normals made and applied in one    \
+                 * loop, so the loads and stores of x and y overlap the arithmetic */        \
+                m = (n - i < SUB ? n - i : SUB) & ~(size_t)31;                               \
+                k->words(w, m / 4, g >> 2, k0, k1, FD_STREAM_GAUSSIAN);                      \
+                if (dt == FD_F32 && x == y)                                                  \
+                    fused_f32_inplace_##sfx(w, m / 32, (float *)y + i, (float)sigma);        \
+                else if (dt == FD_F32)                                                       \
+                    fused_f32_##sfx(w, m / 32, (const float *)x + i, (float *)y + i,         \
+                                    (float)sigma);                                           \
+                else if (x == y)                                                             \
+                    fused_f64_inplace_##sfx(w, m / 32, (double *)y + i, sigma);              \
+                else                                                                         \
+                    fused_f64_##sfx(w, m / 32, (const double *)x + i, (double *)y + i, sigma); \
+                continue;                                                                    \
+            }                                                                                \
+            /* otherwise (normals wanted, float16, or up to the next group boundary) the     \
+             * normals of whole groups go through zz */                                      \
+            size_t room = z || dt == FD_F16 ? SUB - (g & 31) : 32 - (g & 31);                \
+            m = n - i < room ? n - i : room;                                                 \
             size_t ng = (size_t)(((g + m - 1) >> 5) - (g >> 5) + 1);                         \
-            k->words(w, 8 * ng, (g >> 5) << 3, (uint32_t)seed, (uint32_t)(seed >> 32),       \
-                     FD_STREAM_GAUSSIAN);                                                    \
+            k->words(w, 8 * ng, (g >> 5) << 3, k0, k1, FD_STREAM_GAUSSIAN);                  \
             normals_##sfx(w, ng, zz);                                                        \
             const float *zt = zz + (g & 31);                                                 \
             if (z)                                                                           \
@@ -179,7 +230,6 @@ FD_AVX2_ATTR static void noise_f16_avx2(const uint16_t *x, uint16_t *y, const fl
             else                                                                             \
                 noise_f16_##sfx((const uint16_t *)x + i, (uint16_t *)y + i, zt, m,          \
                                 (float)sigma);                                               \
-            i += m;                                                                          \
         }                                                                                    \
     }
 
