@@ -1,5 +1,5 @@
 /* Gaussian dropout: the contract transform from Philox words to float32 standard normals, and
- * y = x * (1 + s * z) fused per tile (no normals array is materialised). */
+ * y = x * (1 + s * z) with the normals made in the same loop (no normals array in memory). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,9 +19,7 @@
 
 #define TILE FD_TILE
 #define CHUNK FD_CHUNK
-#ifndef SUB
-#define SUB 1024
-#endif /* elements per pass: words (and normals) of one pass stay in L1 */
+#define SUB 1024 /* elements per pass (a multiple of 32): its words stay in L1 */
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
 #define FD_GX86 1
@@ -33,15 +31,16 @@
 /* ------------------------------------------------------------------------------------------
  * Normals from Philox words (the contract transform; fastdrop.reference.standard_normals
  * mirrors every operation in the same order). Element g has the contract word W(g) on stream
- * FD_STREAM_GAUSSIAN; elements 2k and 2k+1 are a Box-Muller pair from (U, A) = (W(2k),
- * W(2k+1)), all in float32 with IEEE +, -, *, sqrt and exact integer/bit steps, no FMA:
+ * FD_STREAM_GAUSSIAN; elements 32k+i and 32k+16+i (i < 16) are a Box-Muller pair from
+ * (U, A) = (W(32k+i), W(32k+16+i)) (whole vectors at 4, 8 or 16 lanes: no shuffles), all in
+ * float32 with IEEE +, -, *, sqrt and exact integer/bit steps, no FMA:
  *   v  = float(U >> 16) * 2^16 + float((U & 0xFFFF) + 1)   = U + 1 rounded once
  *   v  = 2^(e+32) * m from v's bits, m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact);
  *        e == 0 (u >= sqrt(1/2)): f = float(~U) * -2^-32 instead (u - 1 rounded once)
  *   r2 = e * (-2 ln 2) - 2 * log1p(f),  log1p(f) = f + f*f * Q(f)      (r2 = -2 ln u)
  *   t  = float(A << 2 as int32) * 2^-31 in [-1, 1], q = A >> 30 (quadrant)
  *   (s, c) = (sin, cos)(pi/4 * t) by polynomials in t; (C, S) = (c, s) turned by q * pi/2
- *   z(2k) = sqrt(r2) * C, z(2k+1) = sqrt(r2) * S
+ *   z(32k+i) = sqrt(r2) * C, z(32k+16+i) = sqrt(r2) * S
  * Polynomials by Estrin's scheme (fastdrop.reference: contract_log1p, contract_sincos).
  * ---------------------------------------------------------------------------------------- */
 #define LQ0 -0x1.00006p-1f /* log1p(f) = f + f*f * Q(f), Q of degree 6 */
@@ -147,8 +146,9 @@ FD_AVX2_ATTR static void noise_f16_avx2(const uint16_t *x, uint16_t *y, const fl
             yp[q + 16 + i] = x1 * ((T)1 + s * (T)z1);                                        \
         }
 
-/* Per target: the normals of npairs pairs (words w, 2 per pair) and the NOISE arithmetic
- * y = x * (1 + s * z) in the compute dtype (float64: z converted exactly). */
+/* Per target: the normals of ngroups pair groups (32 words each), the NOISE arithmetic
+ * y = x * (1 + s * z) in the compute dtype, fused or from normals in a buffer, and the
+ * driver of one run of elements. */
 #define GAUSS_LOOPS(attr, sfx)                                                               \
     attr static void normals_##sfx(const uint32_t *restrict w, size_t ngroups,               \
                                    float *restrict z)                                        \
