@@ -24,8 +24,7 @@
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
 #define FD_GX86 1
 #define FD_AVX2_ATTR __attribute__((target("avx2,f16c")))
-#define FD_AVX512_ATTR                                                                       \
-    __attribute__((target("avx512f,avx512bw,avx512vl,bmi2,f16c,avx2,prefer-vector-width=512")))
+#define FD_AVX512_ATTR __attribute__((target("avx512f,avx512bw,avx512vl,bmi2,f16c,avx2")))
 #endif
 
 /* ------------------------------------------------------------------------------------------
