@@ -535,6 +535,7 @@ __all__ += [
     "contract_log1p",
     "contract_sincos",
     "contract_radius2",
+    "contract_normals",
     "standard_normals",
     "gaussian_sigma",
     "gaussian_dropout",
@@ -885,6 +886,26 @@ def contract_radius2(U):
     return e.astype(_F32) * _M2LN2 + contract_log1p(f) * _F32(-2)
 
 
+def contract_normals(words):
+    """The float32 normals of contract words ``W(32k) .. W(32k + 32j - 1)`` (a whole number of
+    32-word groups, in order): the steps of :func:`standard_normals` for those elements."""
+    w = np.asarray(words, dtype=_U32).reshape(-1, 2, 16)
+    wu, wa = w[:, 0], w[:, 1]
+    r = np.sqrt(contract_radius2(wu))
+    t = (wa << _U32(2)).view(np.int32).astype(_F32) * _F32(2.0**-31)
+    sn, cs = contract_sincos(t)
+    swap = ((wa >> _U32(30)) & _U32(1)) == 1  # odd quadrant
+    cc = np.where(swap, sn, cs)
+    ss = np.where(swap, cs, sn)
+    sign = _U32(0x80000000)
+    cc = (cc.view(_U32) ^ ((wa + _U32(0x40000000)) & sign)).view(_F32)
+    ss = (ss.view(_U32) ^ (wa & sign)).view(_F32)
+    z = np.empty(w.shape, _F32)
+    z[:, 0] = r * cc
+    z[:, 1] = r * ss
+    return z.reshape(-1)
+
+
 def standard_normals(n, seed, offset=0):
     """The contract's standard normals (float32) of global elements ``offset .. offset+n-1``.
 
@@ -914,22 +935,9 @@ def standard_normals(n, seed, offset=0):
         return np.empty(0, _F32)
     start = offset - offset % 32
     end = -(-(offset + n) // 32) * 32  # <= 2**64, a multiple of 32
-    w = random_words(end - start, seed, offset=start, stream=STREAM_GAUSSIAN).astype(_U32)
-    w = w.reshape(-1, 2, 16)
-    wu, wa = w[:, 0], w[:, 1]
-    r = np.sqrt(contract_radius2(wu))
-    t = (wa << _U32(2)).view(np.int32).astype(_F32) * _F32(2.0**-31)
-    sn, cs = contract_sincos(t)
-    swap = ((wa >> _U32(30)) & _U32(1)) == 1  # odd quadrant
-    cc = np.where(swap, sn, cs)
-    ss = np.where(swap, cs, sn)
-    sign = _U32(0x80000000)
-    cc = (cc.view(_U32) ^ ((wa + _U32(0x40000000)) & sign)).view(_F32)
-    ss = (ss.view(_U32) ^ (wa & sign)).view(_F32)
-    z = np.empty(w.shape, _F32)
-    z[:, 0] = r * cc
-    z[:, 1] = r * ss
-    return z.reshape(-1)[offset - start:offset - start + n].copy()
+    w = random_words(end - start, seed, offset=start, stream=STREAM_GAUSSIAN)
+    z = contract_normals(w)
+    return z[offset - start:offset - start + n].copy()
 
 
 def gaussian_sigma(p):
