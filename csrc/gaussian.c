@@ -1,11 +1,9 @@
 /* Gaussian dropout: the contract transform from Philox words to float32 standard normals, and
  * y = x * (1 + s * z) with the normals made in the same loop (no normals array in memory). */
-#include <stdlib.h>
 #include <string.h>
 
 #include "fastdrop.h"
 #include "kernels.h"
-#include "philox.h"
 #include "strided.h"
 #include "structured.h"
 #include "gaussian.h"
