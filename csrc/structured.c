@@ -113,7 +113,7 @@ static void bmap_bits(const bmap *m, size_t i0, size_t n, uint64_t *bits)
 }
 
 /* ------------------------------------------------------------------------------------------
- * Per-tile arithmetic for AFFINE and NOISE (SCALE is the core's apply_*).
+ * Per-tile arithmetic for AFFINE (SCALE is the core's apply_*, NOISE is gaussian.c's).
  * ---------------------------------------------------------------------------------------- */
 /* Selects are done on the bits (kept: all-ones mask) so the loops have no branches and
  * vectorise; the arithmetic is the same IEEE operations as the reference. */
@@ -161,18 +161,6 @@ static inline double sel_f64(uint64_t keep, double v, double d)
         }                                                                                    \
         for (; i < n; i++)                                                                   \
             y[i] = sel_f64((bits[i >> 6] >> (i & 63)) & 1u, x[i] * a + b, d);                \
-    }                                                                                        \
-    attr static void noise_f32_##sfx(const float *x, float *y, const double *z, size_t n,    \
-                                     double sigma)                                           \
-    {                                                                                        \
-        for (size_t i = 0; i < n; i++)                                                       \
-            y[i] = x[i] * (float)(1.0 + sigma * z[i]);                                       \
-    }                                                                                        \
-    attr static void noise_f64_##sfx(const double *x, double *y, const double *z, size_t n,  \
-                                     double sigma)                                           \
-    {                                                                                        \
-        for (size_t i = 0; i < n; i++)                                                       \
-            y[i] = x[i] * (1.0 + sigma * z[i]);                                              \
     }
 
 TILE_LOOPS(, base)
@@ -187,12 +175,6 @@ static void affine_f16(const uint16_t *x, uint16_t *y, const uint64_t *bits, siz
     for (size_t i = 0; i < n; i++)
         y[i] = ((bits[i >> 6] >> (i & 63)) & 1) ? fd_float_to_half(fd_half_to_float(x[i]) * a + b)
                                                 : dh;
-}
-
-static void noise_f16(const uint16_t *x, uint16_t *y, const double *z, size_t n, double sigma)
-{
-    for (size_t i = 0; i < n; i++)
-        y[i] = fd_float_to_half(fd_half_to_float(x[i]) * (float)(1.0 + sigma * z[i]));
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -231,10 +213,7 @@ static void run_tile(const sjob *j, size_t i0, size_t n, char *xbuf, char *ybuf)
 {
     const fd_struct_op *op = j->op;
     uint64_t bits[TWORDS + 2];
-    double z[TILE];
-    if (op->op == FD_OP_NOISE)
-        fd_gaussian_tile(z, n, op->offset + i0, op->seed);
-    else
+    if (op->op != FD_OP_NOISE)
         tile_keep(j, i0, n, bits);
     const char *xp;
     char *yp;
@@ -273,24 +252,8 @@ static void run_tile(const sjob *j, size_t i0, size_t n, char *xbuf, char *ybuf)
             affine_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, j->a32, j->b32, j->d32);
         }
         break;
-    default: /* NOISE */
-        if (j->dtype == FD_F32) {
-#ifdef FD_SX86
-            if (j->wide)
-                noise_f32_avx2((const float *)xp, (float *)yp, z, n, op->sigma);
-            else
-#endif
-                noise_f32_base((const float *)xp, (float *)yp, z, n, op->sigma);
-        } else if (j->dtype == FD_F64) {
-#ifdef FD_SX86
-            if (j->wide)
-                noise_f64_avx2((const double *)xp, (double *)yp, z, n, op->sigma);
-            else
-#endif
-                noise_f64_base((const double *)xp, (double *)yp, z, n, op->sigma);
-        } else {
-            noise_f16((const uint16_t *)xp, (uint16_t *)yp, z, n, op->sigma);
-        }
+    default: /* NOISE: normals generated and applied per tile */
+        fd_gaussian_apply(j->dtype, xp, yp, n, op->offset + i0, op->seed, op->sigma);
     }
     if (!j->y->contiguous)
         fd_strided_copy(j->y, i0, n, ybuf, j->es, 0);

@@ -17,15 +17,15 @@ extern "C" {
 /* Philox counter word c2 (the "stream") of the structured operations. Stream 0 (the core
  * contract) is used for every Bernoulli keep mask, reduced (broadcast) or not. */
 #define FD_STREAM_DROPBLOCK 1u /* DropBlock seed positions */
-#define FD_STREAM_GAUSSIAN 2u  /* Gaussian dropout: Box-Muller normals, two per Philox block */
+#define FD_STREAM_GAUSSIAN 2u  /* Gaussian dropout: float32 Box-Muller normals, one per word */
 
 typedef enum { FD_OP_SCALE = 0, FD_OP_AFFINE = 1, FD_OP_NOISE = 2 } fd_op;
 
 /* One elementwise operation over x (C order), with its keep bits.
  *   SCALE:  y = keep ? x * scale : +0   (scaled == 0: y = keep ? x : +0)
  *   AFFINE: y = keep ? x * a + b : d    (alpha dropout; two roundings, no FMA)
- *   NOISE:  y = x * m, m = 1 + sigma * z rounded to the compute dtype, z the contract normal
- *           of element offset + i on stream FD_STREAM_GAUSSIAN (no keep bits)
+ *   NOISE:  y = x * m, m = 1 + sigma * z in the compute dtype (two roundings), z the contract's
+ *           float32 normal of element offset + i on stream FD_STREAM_GAUSSIAN (no keep bits)
  * Scalars are rounded once to the compute dtype (float32 for float16/float32 data).
  * Keep bits (SCALE, AFFINE) come from exactly one source:
  *   bern != NULL:               the Philox contract over x's own C-order index (mask_out, when
@@ -64,8 +64,8 @@ int fd_struct_apply_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
                            const ptrdiff_t *gshape, const ptrdiff_t *origin,
                            const fd_struct_op *op, int nthreads);
 
-/* The contract's standard normals of global elements offset .. offset + n - 1 (float64). */
-void fd_gaussian_normals(double *z, size_t n, uint64_t seed, uint64_t offset, int nthreads);
+/* The contract's float32 standard normals of global elements offset .. offset + n - 1. */
+void fd_gaussian_normals(float *z, size_t n, uint64_t seed, uint64_t offset, int nthreads);
 
 /* DropBlock keep mask over (N, C, D, H, W) (channels_first) or (N, D, H, W, C) (channels_last),
  * 2-D maps as D = 1. sp = (D, H, W), k = block extents already clipped to [1, sp]. Seeds: one

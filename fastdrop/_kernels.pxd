@@ -65,7 +65,7 @@ cdef extern from "structured.h" nogil:
 
     int fd_struct_apply(fd_dtype dtype, const fd_view *x, const fd_view *y,
                         const fd_struct_op *op, int nthreads) noexcept
-    void fd_gaussian_normals(double *z, size_t n, uint64_t seed, uint64_t offset,
+    void fd_gaussian_normals(float *z, size_t n, uint64_t seed, uint64_t offset,
                              int nthreads) noexcept
     int fd_dropblock_mask(size_t nbatch, size_t nchan, const size_t *sp, const size_t *k,
                           int valid_only, int share_channels, int channels_last,

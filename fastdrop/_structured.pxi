@@ -62,9 +62,9 @@ def struct_apply(cnp.ndarray x, cnp.ndarray y, int op, cnp.ndarray mask, object 
 
 
 def gaussian_normals(Py_ssize_t n, uint64_t seed, uint64_t offset, int nthreads):
-    """The contract's standard normals (float64) of global elements offset .. offset + n - 1."""
-    cdef cnp.ndarray z = np.empty(n, np.float64)
-    cdef double *zp = <double *>cnp.PyArray_DATA(z)
+    """The contract's standard normals (float32) of global elements offset .. offset + n - 1."""
+    cdef cnp.ndarray z = np.empty(n, np.float32)
+    cdef float *zp = <float *>cnp.PyArray_DATA(z)
     with nogil:
         fd_gaussian_normals(zp, <size_t>n, seed, offset, nthreads)
     return z

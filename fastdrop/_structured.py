@@ -732,8 +732,9 @@ def gaussian_dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, 
     ``y = x * m``, ``m ~ N(1, p / (1 - p))`` per element, so ``E[y] = x`` and
     ``Var[y] = p/(1-p) * x**2``.
 
-    The normals come from Philox words on stream 2 by a documented Box-Muller transform
-    (:func:`fastdrop.reference.standard_normals`), so the noise is bitwise reproducible and
+    The normals come from Philox words on stream 2 by a documented float32 Box-Muller
+    transform (docs/contract.md, :func:`fastdrop.reference.standard_normals`; within 1e-6 of
+    the exact transform of the same words), so the noise is bitwise reproducible and
     regenerable: :func:`gaussian_dropout_backward` with the same ``seed`` and ``offset``
     (reserve them with ``Generator.draw(x.size)`` when using a generator). ``p`` in [0, 1);
     ``p = 0`` and inference return ``x``. ``window=(global_shape, origin)``: ``x`` is the block

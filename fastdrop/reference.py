@@ -532,8 +532,10 @@ __all__ += [
     "alpha_dropout_backward",
     "feature_alpha_dropout",
     "feature_alpha_dropout_backward",
-    "contract_log",
+    "contract_log1p",
     "contract_sincos",
+    "contract_radius2",
+    "contract_normals",
     "standard_normals",
     "gaussian_sigma",
     "gaussian_dropout",
@@ -820,114 +822,124 @@ def feature_alpha_dropout_backward(grad, p, *, data_format="channels_first", mas
 # --------------------------------------------------------------------------
 # Gaussian dropout: normals from Philox words
 # --------------------------------------------------------------------------
-def _hx(s):
-    return float.fromhex(s)
+# Everything below is IEEE float32 arithmetic on np.float32 arrays and constants (no float64
+# promotion anywhere), so it rounds exactly like the C kernels' float32 lanes.
+_F32 = np.float32
+_U32 = np.uint32
 
 
-# fdlibm e_log.c, k_sin.c, k_cos.c coefficients (exact float64 values).
-_LN2_HI, _LN2_LO = _hx("0x1.62e42fee00000p-1"), _hx("0x1.a39ef35793c76p-33")
-_LG = [_hx(s) for s in ("0x1.5555555555593p-1", "0x1.999999997fa04p-2", "0x1.2492494229359p-2",
-                        "0x1.c71c51d8e78afp-3", "0x1.7466496cb03dep-3", "0x1.39a09d078c69fp-3",
-                        "0x1.2f112df3e5244p-3")]
-_SN = [_hx(s) for s in ("-0x1.5555555555549p-3", "0x1.111111110f8a6p-7", "-0x1.a01a019c161d5p-13",
-                        "0x1.71de357b1fe7dp-19", "-0x1.ae5e68a2b9cebp-26", "0x1.5d93a5acfd57cp-33")]
-_CS = [_hx(s) for s in ("0x1.555555555554cp-5", "-0x1.6c16c16c15177p-10", "0x1.a01a019cb1590p-16",
-                        "-0x1.27e4f809c52adp-22", "0x1.1ee9ebdb4b1c4p-29", "-0x1.8fae9be8838d4p-37")]
-_PIO4_2M29 = _hx("0x1.921fb54442d18p-30")  # float64(pi/4) * 2**-29
-_MANT = np.uint64(0x000FFFFFFFFFFFFF)
+def _f32hex(s):
+    return _F32(float.fromhex(s))
 
 
-def contract_log(u):
-    """Natural log of float64 ``u`` (positive, normal) as the contract computes it.
+# log1p(f) = f + f*f*Q(f), Q a degree-6 minimax fit of (log1p(f) - f) / f**2 for f in
+# [sqrt(1/2) - 1, sqrt(2) - 1] (relative error of log1p below 2e-7 before rounding, 3e-7 after).
+_LQ = [_f32hex(s) for s in ("-0x1.00006p-1", "0x1.5559fp-2", "-0x1.ff7476p-3", "0x1.976dd4p-3",
+                            "-0x1.6049b6p-3", "0x1.4d64dp-3", "-0x1.a7da9ep-4")]
+# sin(pi/4 * t) = t * S(t*t), cos(pi/4 * t) = 1 + t*t * C(t*t) for t in [-1, 1]: minimax fits
+# (absolute error about 1e-9 and 3e-8 before rounding).
+_SP = [_f32hex(s) for s in ("0x1.921fb4p-1", "-0x1.4abba8p-4", "0x1.465a3ep-9", "-0x1.2cf5d4p-15")]
+_CP = [_f32hex(s) for s in ("-0x1.3bd3a2p-2", "0x1.03b162p-6", "-0x1.4ea9e8p-12")]
+_M2LN2 = _f32hex("-0x1.62e43p+0")  # float32(-2 ln 2)
 
-    fdlibm's e_log.c algorithm: ``u = 2**k * m`` with ``m`` in ``[sqrt(2)/2, sqrt(2))`` (from
-    the bits: ``m`` is halved and ``k`` raised when the significand is ``>= sqrt(2)``'s),
-    ``f = m - 1``, ``s = f / (2 + f)``, ``z = s*s``, ``w = z*z``,
-    ``R = z*(Lg1 + w*(Lg3 + w*(Lg5 + w*Lg7))) + w*(Lg2 + w*(Lg4 + w*Lg6))``,
-    ``hfsq = 0.5*f*f``, ``log u = k*ln2_hi - ((hfsq - (s*(hfsq + R) + k*ln2_lo)) - f)``;
-    IEEE float64 operations in exactly this order (error < 1 ulp).
+
+def contract_log1p(f):
+    """``log1p(f)`` for float32 ``f`` in ``[sqrt(1/2) - 1, sqrt(2) - 1]`` as the contract
+    computes it, float32 operations in exactly this order (Estrin's scheme; relative error
+    below 4e-7): ``f2 = f*f``, ``f4 = f2*f2``,
+    ``q = ((Q0 + Q1*f) + (Q2 + Q3*f)*f2) + ((Q4 + Q5*f) + Q6*f2)*f4``, ``f + f2*q``."""
+    f = np.asarray(f, dtype=_F32)
+    q0, q1, q2, q3, q4, q5, q6 = _LQ
+    f2 = f * f
+    f4 = f2 * f2
+    q = ((q0 + q1 * f) + (q2 + q3 * f) * f2) + ((q4 + q5 * f) + q6 * f2) * f4
+    return f + f2 * q
+
+
+def contract_sincos(t):
+    """``(sin(pi/4 * t), cos(pi/4 * t))`` for float32 ``t`` in ``[-1, 1]``, float32 operations
+    in exactly this order (absolute error below 1e-7): ``t2 = t*t``, ``t4 = t2*t2``,
+    ``sin = t * ((S1 + S3*t2) + (S5 + S7*t2)*t4)``, ``cos = 1 + t2*((C2 + C4*t2) + C6*t4)``."""
+    t = np.asarray(t, dtype=_F32)
+    s1, s3, s5, s7 = _SP
+    c2, c4, c6 = _CP
+    t2 = t * t
+    t4 = t2 * t2
+    return t * ((s1 + s3 * t2) + (s5 + s7 * t2) * t4), _F32(1) + t2 * ((c2 + c4 * t2) + c6 * t4)
+
+
+def contract_radius2(U):
+    """``r**2 = -2 log(u)``, ``u = (U + 1) * 2**-32``, in float32 for uint32 words ``U``.
+
+    * ``v = float32(U >> 16) * 2**16 + float32((U mod 2**16) + 1)``: ``U + 1`` rounded once;
+    * ``v = 2**(e + 32) * m`` with ``m`` in ``[sqrt(1/2), sqrt(2))``, from ``v``'s bits ``b``:
+      ``d = b - 0x3F3504F3`` (uint32; ``0x3F3504F3`` is float32(sqrt(1/2))), ``e = (d >> 23) - 32``,
+      ``m`` = the float32 with bits ``b - (d & 0xFF800000)``; ``f = m - 1`` (exact);
+    * when ``e == 0`` (``u >= sqrt(1/2)``) ``f = float32(~U) * -2**-32`` instead: the exact
+      ``u - 1`` rounded once, so ``u`` near 1 (``z`` near 0) keeps its resolution;
+    * ``r**2 = float32(e) * float32(-2 ln 2) + contract_log1p(f) * -2``.
     """
-    u = np.ascontiguousarray(u, dtype=np.float64)
-    ub = u.view(np.uint64)
-    mant = ub & _MANT
-    big = (mant >= np.uint64(0x6A09E667F3BCD)).astype(np.uint64)
-    dk = ((ub >> np.uint64(52)) + big).astype(np.float64) - 1023.0
-    m = (mant | (np.uint64(0x3FF0000000000000) - (big << np.uint64(52)))).view(np.float64)
-    f = m - 1.0
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG
-    t1 = w * (lg2 + w * (lg4 + w * lg6))
-    t2 = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7)))
-    R = t2 + t1
-    hfsq = 0.5 * f * f
-    return dk * _LN2_HI - ((hfsq - (s * (hfsq + R) + dk * _LN2_LO)) - f)
+    U = np.asarray(U, dtype=_U32)
+    v = (U >> _U32(16)).astype(_F32) * _F32(65536) + ((U & _U32(0xFFFF)) + _U32(1)).astype(_F32)
+    b = v.view(_U32)
+    d = b - _U32(0x3F3504F3)
+    e = (d >> _U32(23)).astype(np.int32) - np.int32(32)
+    f = (b - (d & _U32(0xFF800000))).view(_F32) - _F32(1)
+    f = np.where(e == 0, (~U).astype(_F32) * _F32(-(2.0**-32)), f)
+    return e.astype(_F32) * _M2LN2 + contract_log1p(f) * _F32(-2)
 
 
-def contract_sincos(phi):
-    """``(sin(phi), cos(phi))`` for float64 ``phi`` in ``[0, pi/4]`` by fdlibm's kernels.
-
-    ``x2 = phi*phi``; ``sin = phi + (x2*phi) * (S1 + x2*(S2 + x2*(S3 + x2*(S4 + x2*(S5 +
-    x2*S6)))))``; ``r = x2*(C1 + x2*(C2 + x2*C3)) + (x2*x2)*(x2*x2)*(C4 + x2*(C5 + x2*C6))``,
-    ``hz = 0.5*x2``, ``w = 1 - hz``, ``cos = w + (((1 - w) - hz) + x2*r)``.
-    """
-    phi = np.asarray(phi, dtype=np.float64)
-    s1, s2, s3, s4, s5, s6 = _SN
-    c1, c2, c3, c4, c5, c6 = _CS
-    x2 = phi * phi
-    sr = s2 + x2 * (s3 + x2 * (s4 + x2 * (s5 + x2 * s6)))
-    sn = phi + (x2 * phi) * (s1 + x2 * sr)
-    x4 = x2 * x2
-    cr = x2 * (c1 + x2 * (c2 + x2 * c3)) + x4 * x4 * (c4 + x2 * (c5 + x2 * c6))
-    hz = 0.5 * x2
-    cw = 1.0 - hz
-    cs = cw + (((1.0 - cw) - hz) + x2 * cr)
-    return sn, cs
+def contract_normals(words):
+    """The float32 normals of contract words ``W(32k) .. W(32k + 32j - 1)`` (a whole number of
+    32-word groups, in order): the steps of :func:`standard_normals` for those elements."""
+    w = np.asarray(words, dtype=_U32).reshape(-1, 2, 16)
+    wu, wa = w[:, 0], w[:, 1]
+    r = np.sqrt(contract_radius2(wu))
+    t = (wa << _U32(2)).view(np.int32).astype(_F32) * _F32(2.0**-31)
+    sn, cs = contract_sincos(t)
+    swap = ((wa >> _U32(30)) & _U32(1)) == 1  # odd quadrant
+    cc = np.where(swap, sn, cs)
+    ss = np.where(swap, cs, sn)
+    sign = _U32(0x80000000)
+    cc = (cc.view(_U32) ^ ((wa + _U32(0x40000000)) & sign)).view(_F32)
+    ss = (ss.view(_U32) ^ (wa & sign)).view(_F32)
+    z = np.empty(w.shape, _F32)
+    z[:, 0] = r * cc
+    z[:, 1] = r * ss
+    return z.reshape(-1)
 
 
 def standard_normals(n, seed, offset=0):
-    """The contract's standard normals (float64) of global elements ``offset .. offset+n-1``.
+    """The contract's standard normals (float32) of global elements ``offset .. offset+n-1``.
 
     Element ``g`` has the contract word ``W(g) = random_words(.., stream=STREAM_GAUSSIAN)``
     (word ``g mod 4`` of the Philox block with counter ``((g div 4) mod 2**32, (g div 4) >> 32,
-    2, 0)``, as for keep bits). Elements ``2k`` and ``2k + 1`` are one Box-Muller pair from
-    ``(U, A) = (W(2k), W(2k + 1))``:
+    2, 0)``, as for keep bits). Elements ``32k + i`` and ``32k + 16 + i`` (``0 <= i < 16``) are
+    one Box-Muller pair from ``(U, A) = (W(32k + i), W(32k + 16 + i))`` (so a vector of 16, 8 or
+    4 lanes needs no shuffles), in float32:
 
-    * ``u = (U + 1) * 2**-32`` in ``(0, 1]`` (exact), ``r = sqrt(-2 * contract_log(u))``;
-    * octant ``o = A >> 29``; ``phi = (A mod 2**29) * (float64(pi/4) * 2**-29)`` in
-      ``[0, pi/4)`` (one rounding); ``(s, c) = contract_sincos(phi)``;
-    * ``(C, S)`` for ``o = 0..7``: ``(c, s), (s, c), (-s, c), (-c, s), (-c, -s), (-s, -c),
-      (s, -c), (c, -s)`` (the octant's reflection of ``phi``: uniform on the circle);
-    * ``z(2k) = r * C``, ``z(2k + 1) = r * S``.
+    * ``r = sqrt(contract_radius2(U))`` (``-2 log u``, ``u = (U + 1) * 2**-32`` in ``(0, 1]``);
+    * quadrant ``q = A >> 30``; ``t = float32(int32(A * 4 mod 2**32)) * 2**-31`` in ``[-1, 1]``
+      (the low 30 bits as a signed fraction, one rounding); ``(s, c) = contract_sincos(t)``, the
+      sine and cosine of ``phi = pi/4 * t``;
+    * ``(C, S)`` for ``q = 0..3``: ``(c, s), (-s, c), (-c, -s), (s, -c)`` (``phi + q*pi/2``:
+      uniform on the circle); the signs are flips of the sign bit (bit 31 of ``A + 2**30``
+      for ``C``, of ``A`` for ``S``);
+    * ``z(32k + i) = r * C``, ``z(32k + 16 + i) = r * S``.
 
-    Only IEEE float64 ``+ - * / sqrt`` (no FMA) and exact integer steps: bit-reproducible
-    in C and NumPy. ``|z| <= sqrt(64 ln 2) = 6.66`` (32-bit uniforms).
+    Only IEEE float32 ``+ - * sqrt`` (no FMA) and exact integer steps: bit-reproducible in C
+    and NumPy. ``|z| <= sqrt(64 ln 2) = 6.66`` (32-bit uniforms); within 1e-6 of the
+    exact (float64) Box-Muller values of the same words.
     """
     n = operator.index(n)
     seed = _check_seed(seed)
     offset = _check_offset(offset, n)
     if n == 0:
-        return np.empty(0, np.float64)
-    start = offset - offset % 2
-    end = offset + n + (offset + n) % 2
-    w = random_words(end - start, seed, offset=start, stream=STREAM_GAUSSIAN).astype(np.uint64)
-    wu, wa = w[0::2], w[1::2]
-    u = (wu + np.uint64(1)).astype(np.float64) * 2.0**-32
-    r = np.sqrt(-2.0 * contract_log(u))
-    o = wa >> np.uint64(29)
-    sn, cs = contract_sincos((wa & np.uint64(0x1FFFFFFF)).astype(np.float64) * _PIO4_2M29)
-    one = np.uint64(1)
-    swap = ((o + one) >> one) & one
-    negc = ((o + np.uint64(2)) >> np.uint64(2)) & one
-    negs = o >> np.uint64(2)
-    cc = np.where(swap == one, sn, cs)
-    ss = np.where(swap == one, cs, sn)
-    cc = np.where(negc == one, -cc, cc)
-    ss = np.where(negs == one, -ss, ss)
-    z = np.empty(end - start, np.float64)
-    z[0::2] = r * cc
-    z[1::2] = r * ss
+        return np.empty(0, _F32)
+    start = offset - offset % 32
+    end = -(-(offset + n) // 32) * 32  # <= 2**64, a multiple of 32
+    w = random_words(end - start, seed, offset=start, stream=STREAM_GAUSSIAN)
+    z = contract_normals(w)
     return z[offset - start:offset - start + n].copy()
 
 
@@ -946,7 +958,9 @@ def _gaussian_mul(x, p, seed, offset, window=None):
     else:
         z = standard_normals_window(x.shape, seed, offset, global_shape=window[0],
                                     origin=window[1])
-    m = (1.0 + gaussian_sigma(p) * z).astype(cdt)  # float64, then one rounding
+    z = z.astype(cdt)  # float32 normals, exact in the compute dtype
+    sigma = cdt.type(gaussian_sigma(p))  # rounded once to the compute dtype
+    m = cdt.type(1) + sigma * z  # two roundings in the compute dtype, no FMA
     with np.errstate(over="ignore", invalid="ignore"):
         return _c_order((x.astype(cdt) * m).astype(x.dtype))
 
@@ -954,10 +968,12 @@ def _gaussian_mul(x, p, seed, offset, window=None):
 def gaussian_dropout(x, p=0.5, *, seed, offset=0, training=True, window=None):
     """Multiplicative Gaussian noise N(1, p/(1-p)) (Keras GaussianDropout).
 
-    ``m = 1 + sigma * z`` in float64 (``sigma = gaussian_sigma(p)``, ``z`` the
-    :func:`standard_normals` of the elements' global indices), rounded once to the compute
-    dtype; ``y = x_c * m_c`` rounded once, cast to x.dtype. ``p == 0`` or inference: a copy.
-    ``window``: as in :func:`dropout` (the normals of the global indices).
+    In the compute dtype (float32 for float16 / float32 data, float64 for float64):
+    ``s = sigma`` rounded once (``sigma = gaussian_sigma(p)``), ``z`` the float32
+    :func:`standard_normals` of the elements' global indices converted exactly,
+    ``m = 1 + s * z`` (two roundings), ``y = x_c * m`` rounded once, cast to x.dtype.
+    ``p == 0`` or inference: a copy. ``window``: as in :func:`dropout` (the normals of the
+    global indices).
     """
     x = np.asarray(x)
     compute_dtype(x.dtype)
@@ -1182,6 +1198,6 @@ def standard_normals_window(shape, seed, offset=0, *, global_shape, origin):
     _check_offset(offset, _size(_as_shape(global_shape)))
     g = window_indices(shape, global_shape, origin) + np.uint64(offset)
     if g.size == 0:
-        return np.empty(shape, np.float64)
+        return np.empty(shape, np.float32)
     lo, hi = int(g.min()), int(g.max())
     return standard_normals(hi - lo + 1, seed, lo)[(g - np.uint64(lo)).astype(np.intp)]

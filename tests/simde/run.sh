@@ -3,7 +3,8 @@
 #   1. csrc/kernels_avx512.c compiled against SIMDe's portable AVX-512 emulation
 #      (https://github.com/simd-everywhere/simde), so the AVX-512 path stays checked on CPUs
 #      without AVX-512;
-#   2. natively, each of csrc/kernels_avx2.c / csrc/kernels_avx512.c that this CPU can run.
+#   2. natively, each of csrc/kernels_avx2.c / csrc/kernels_avx512.c that this CPU can run;
+#   3. natively, csrc/gaussian.c's AVX2 / AVX-512 paths that this CPU can run (check_gaussian.c).
 # With AddressSanitizer/UBSan when the compiler has them (masked tails must not touch memory
 # past n). Usage: bash tests/simde/run.sh     Env: CC (default cc), SIMDE_INCLUDE (a directory
 # holding simde/, if not on the default include path). Exit status 1 on any mismatch.
@@ -55,6 +56,14 @@ for isa in $native; do
     "$CC" "${flags[@]}" "${san[@]}" -c "$root/csrc/kernels_$isa.c" -o "$out/native_$isa.o"
     check "$isa" "$out/native_$isa.o" || status=1
 done
+
+# Gaussian dropout (csrc/gaussian.c): gcc-vectorised C, so only the native paths; -O3 because
+# the vectoriser is what is being checked.
+echo "native gaussian: csrc/gaussian.c"
+gflags=("${flags[@]/-O1/-O3}")
+"$CC" "${gflags[@]}" -fno-math-errno -Wno-unknown-pragmas "${san[@]}" "$here/check_gaussian.c" \
+    $(ls "$root"/csrc/*.c) -o "$out/check_gaussian"
+"$out/check_gaussian" || status=1
 
 if ! echo '#include <simde/x86/avx512.h>' | "$CC" "${inc[@]}" -E -x c - >/dev/null 2>&1; then
     echo "SKIPPED the AVX-512 emulation check: SIMDe headers not found" \
