@@ -4,7 +4,7 @@ Every mask is a pure function of (seed, offset, element index) through the count
 Philox4x32-10 generator: the same bits for any thread count, SIMD path or machine
 (docs/contract.md). ``fastdrop.reference`` is a pure-NumPy twin of every kernel.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from fastdrop._api import dropout, dropout_backward, dropout_mask
 from fastdrop._config import (
