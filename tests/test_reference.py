@@ -388,7 +388,7 @@ def test_backward_needs_mask_or_seed():
 
 
 # --------------------------------------------------------------------------
-# Stability pins (must never change without a major version bump)
+# Stability pins (a change needs a version bump and an entry in docs/contract.md "Changes")
 # --------------------------------------------------------------------------
 def test_pin_random_words():
     w = ref.random_words(1 << 20, seed=0x0123456789ABCDEF, offset=3)
