@@ -12,8 +12,8 @@
  *              and y[i] is as for apply_*;
  *   affine_*:  alpha dropout, fused like fused_* (same keep bits, same bits[] output):
  *              y[i] = keep ? x[i] * a + b : d, two roundings and no FMA (float16: computed in
- *              float32, then rounded once to half). Never NULL (the scalar path is the definition);
- *              the driver calls them only when the bits are drawn (run->threshold > 0);
+ *              float32, then rounded once to half). Never NULL (the scalar one is the
+ *              definition); called only when the bits are drawn (run->threshold > 0);
  *   words:     the raw Philox words of blocks first_block .. first_block + nblocks - 1, 4 per
  *              block in order (out[4*j + k] = word k of block first_block + j), any counters
  *              (the low counter word may wrap); used by the structured kernels (Gaussian

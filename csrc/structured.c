@@ -5,8 +5,8 @@
  * Bits: Bernoulli words always come from the core machinery (fd_masked_scale with x = y = NULL
  * draws a packed mask over any index range with the core contract, SIMD included); the
  * per-element arithmetic of SCALE is the core's own apply_* kernels, and AFFINE with drawn
- * bits is the core's fused affine_* kernels (bits and arithmetic in one loop). Every result is a pure
- * function of the element index, so the thread split (fixed CHUNK-aligned ranges) never
+ * bits is the core's fused affine_* kernels (bits and arithmetic in one loop). Every result is
+ * a pure function of the element index, so the thread split (fixed CHUNK-aligned ranges) never
  * changes a bit. Packed masks are read as little-endian 64-bit words (x86-64, like the core). */
 #include <stdlib.h>
 #include <string.h>
@@ -229,8 +229,8 @@ static void tile_keep(const sjob *j, size_t i0, size_t n, uint64_t *bits)
 }
 
 /* AFFINE with Philox keep bits (not p == 1 or p < 2^-32): the ISA's fused kernel draws each
- * 64-element group's bits and applies them in the same loop, so the Philox arithmetic overlaps
- * the loads and stores and no bit buffer is written and read back. Returns 0 for other tiles. */
+ * 64-element group's bits and applies them in the same loop, so the loads and stores can overlap
+ * the Philox arithmetic and no bit buffer is written and read back. Returns 0 for other tiles. */
 static int affine_fused_tile(const sjob *j, size_t i0, size_t n, char *xbuf, char *ybuf)
 {
     const fd_struct_op *op = j->op;

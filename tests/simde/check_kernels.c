@@ -1,10 +1,10 @@
 /* Bit-for-bit check of one SIMD kernel table (FD_CHECK_KERNELS: fd_kernels_avx512 by default,
  * built against SIMDe by run.sh or natively; or fd_kernels_avx2) against the portable scalar
  * kernels (csrc/kernels_scalar.c), which the Python tests pin to fastdrop.reference. Covers
- * keep_bits, apply_*, fused_*, affine_* and words on many sizes (n not a multiple of 16 or 64), run offsets
- * r = 0..3, thresholds, keys, streams, special values (NaN, inf, subnormal, -0), in-place calls
- * and Philox block counters crossing 2^32 (carry into the high counter word). Exit status 1 on
- * a mismatch. */
+ * keep_bits, apply_*, fused_*, affine_* and words on many sizes (n not a multiple of 16 or 64),
+ * run offsets r = 0..3, thresholds, keys, streams, special values (NaN, inf, subnormal, -0),
+ * in-place calls and Philox block counters crossing 2^32 (carry into the high counter word).
+ * Exit status 1 on a mismatch. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,7 +229,7 @@ static void check_fused(void)
     }
 }
 
-/* alpha dropout's (a, b, d) in the dtype: PyTorch's constants for a few p, then odd ones */
+/* alpha dropout's (a, b, d): fastdrop.reference.alpha_constants for two p, then odd values */
 static const double affine_abd[][3] = {
     {0.9212845161497115, 0.16197097005757022, -1.457738730518132},  /* p = 0.1 */
     {0.8864048946659319, 0.7791939305180315, -0.7791939305180315},  /* p = 0.5 */
