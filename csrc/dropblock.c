@@ -86,6 +86,34 @@ static void window_rows(uint64_t *base, size_t nrows, size_t stride, size_t nw, 
         rows_or(base, nrows, stride, nw, k - m);
 }
 
+static uint64_t count_words(const uint64_t *v, size_t nw)
+{
+    uint64_t c = 0;
+    for (size_t i = 0; i < nw; i++)
+        c += popcount64(v[i]);
+    return c;
+}
+
+#ifdef FD_X86
+/* every CPU with the AVX2 path has POPCNT */
+__attribute__((target("popcnt"))) static uint64_t count_words_popcnt(const uint64_t *v, size_t nw)
+{
+    uint64_t c = 0;
+    for (size_t i = 0; i < nw; i++)
+        c += (uint64_t)__builtin_popcountll(v[i]);
+    return c;
+}
+#endif
+
+static uint64_t (*count_words_fn(void))(const uint64_t *, size_t)
+{
+#ifdef FD_X86
+    if (fd_isa_get() != FD_ISA_SCALAR)
+        return count_words_popcnt;
+#endif
+    return count_words;
+}
+
 uint64_t fd_count_bits(const uint8_t *mask, size_t n)
 {
     uint64_t c = 0;
@@ -111,8 +139,9 @@ typedef struct {
 typedef struct {
     uint64_t *B;    /* (E0 * slab + 1) words: rows in output-W coordinates, (E0, E1) layout */
     uint64_t *row;  /* nwx + 2 words: one extended seed row */
-    uint64_t *out;  /* S0 * S1 + 1 words: output rows (narrow maps) */
+    uint64_t *rows; /* S0 * S1 + 1 words: the plane's dropped rows (narrow maps) */
     size_t *nz;     /* G0 * G1 + 1: indices of rows holding seeds (narrow maps) */
+    uint64_t (*count)(const uint64_t *, size_t); /* set bits of a word array */
 } dbscratch;
 
 static size_t bit_length(size_t v)
@@ -125,10 +154,37 @@ static size_t bit_length(size_t v)
     return b;
 }
 
+/* Packs the rows (S2 <= 64 bits each) of one plane tightly into D (exactly pw words, each
+ * written once) and returns the number of set bits. */
+static uint64_t pack_rows(const dbgeom *g, const uint64_t *rows, uint64_t *D,
+                          uint64_t (*count)(const uint64_t *, size_t))
+{
+    const size_t nrows = g->S[0] * g->S[1];
+    const unsigned len = (unsigned)g->S[2];
+    uint64_t acc = 0;
+    unsigned fill = 0; /* bits in acc */
+    size_t o = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        uint64_t v = rows[r];
+        acc |= v << fill;
+        if (fill + len >= 64) {
+            D[o++] = acc;
+            acc = fill ? v >> (64 - fill) : 0;
+            fill = fill + len - 64;
+        } else {
+            fill += len;
+        }
+    }
+    if (fill)
+        D[o++] = acc;
+    return count(D, o);
+}
+
 /* The dropped bits of one plane (tight, P bits, in D: pw zeroed words) from its seeds: bits
- * sbit0 .. sbit0 + Gn - 1 of the packed keep mask sb (a seed where the bit is 0). Every path
- * computes the same set, the union of the clipped blocks of the seeds. Returns the count. */
-static uint64_t plane_dropped(const dbgeom *g, const uint8_t *sb, size_t sbytes, size_t sbit0,
+ * sbit0 .. sbit0 + Gn - 1 of the seed keep bits sw (swn words; a seed where the bit is 0).
+ * Every path computes the same set, the union of the clipped blocks of the seeds. Returns the
+ * count. */
+static uint64_t plane_dropped(const dbgeom *g, const uint64_t *sw, size_t swn, size_t sbit0,
                               uint64_t *D, const dbscratch *w)
 {
     const size_t *S = g->S, *K = g->K, *G = g->G, *O = g->O, *E = g->E;
@@ -136,26 +192,38 @@ static uint64_t plane_dropped(const dbgeom *g, const uint8_t *sb, size_t sbytes,
     uint64_t *B = w->B;
     uint64_t dropped = 0;
     if (g->narrow) {
-        /* W pass, one word per row: out[j] = OR seeds[j + O - K + 1 .. j + O]; with the seeds
+        /* W pass, one word per row: rows[j] = OR seeds[j + O - K + 1 .. j + O]; with the seeds
          * moved up by K - 1 (G + K - 1 <= 64 bits) that is the leading window at j + O.
-         * Dilated rows go to w->out[r] (r = dd * G1 + hh), their indices to w->nz. */
-        size_t nnz = 0;
-        for (size_t r = 0; r < G[0] * G[1]; r++) {
-            uint64_t v = ~load_bits(sb, sbytes, sbit0 + r * G[2]) & low_mask(G[2]);
-            if (v) {
-                B[r] = (lead_window(v << (K[2] - 1), K[2]) >> O[2]) & low_mask(S[2]);
-                w->nz[nnz++] = r;
+         * Seeds are sparse at the usual rates, so the plane's seed bits are scanned a word at a
+         * time and only the rows under a word with a seed are looked at: dilated rows go to
+         * B[r] (r = dd * G1 + hh), their indices, ascending, to w->nz. */
+        size_t nnz = 0, row = 0, rs = 0; /* seed row `row` starts at seed bit rs */
+        for (size_t c = 0; c < g->Gn; c += 64) {
+            uint64_t v = ~word_bits(sw, swn, sbit0 + c) & low_mask(g->Gn - c);
+            if (!v)
+                continue;
+            size_t lo = c + (size_t)__builtin_ctzll(v), hi = c + 63 - (size_t)__builtin_clzll(v);
+            while (rs + G[2] <= lo) { /* to the row of the word's first seed */
+                row++;
+                rs += G[2];
+            }
+            for (; rs <= hi; row++, rs += G[2]) { /* the rows up to its last seed */
+                uint64_t sv = ~word_bits(sw, swn, sbit0 + rs) & low_mask(G[2]);
+                if (sv) {
+                    B[row] = (lead_window(sv << (K[2] - 1), K[2]) >> O[2]) & low_mask(S[2]);
+                    w->nz[nnz++] = row;
+                }
             }
         }
         if (!nnz)
             return 0;
-        uint64_t *out = w->out;
+        uint64_t *rows = w->rows;
         size_t sep = (E[0] + G[0]) * E[1] * (bit_length(K[0]) + bit_length(K[1]) + 1);
         if (nnz * K[0] * K[1] <= sep) {
-            /* sparse seeds: OR each dilated row into the K0 x K1 output rows it covers */
-            memset(out, 0, S[0] * S[1] * 8);
+            /* sparse seeds: OR each dilated row into the K0 x K1 plane rows it covers */
+            memset(rows, 0, S[0] * S[1] * 8);
             for (size_t i = 0; i < nnz; i++) {
-                size_t r = w->nz[i], dd = r / G[1], hh = r - dd * G[1];
+                size_t r = w->nz[i], dd = G[0] > 1 ? r / G[1] : 0, hh = r - dd * G[1];
                 uint64_t v = B[r];
                 size_t d0 = dd > O[0] ? dd - O[0] : 0, d1 = dd + K[0] - O[0];
                 size_t h0 = hh > O[1] ? hh - O[1] : 0, h1 = hh + K[1] - O[1];
@@ -163,10 +231,10 @@ static uint64_t plane_dropped(const dbgeom *g, const uint8_t *sb, size_t sbytes,
                 h1 = h1 > S[1] ? S[1] : h1;
                 for (size_t d = d0; d < d1; d++)
                     for (size_t h = h0; h < h1; h++)
-                        out[d * S[1] + h] |= v;
+                        rows[d * S[1] + h] |= v;
             }
         } else {
-            /* dense seeds: separable trailing windows over rows laid out (E0, E1) in out2 */
+            /* dense seeds: separable trailing windows over rows laid out (E0, E1) in R */
             uint64_t *R = B + G[0] * G[1]; /* (E0 * E1) words after the packed rows */
             memset(R, 0, E[0] * E[1] * 8);
             for (size_t i = 0; i < nnz; i++) {
@@ -178,13 +246,9 @@ static uint64_t plane_dropped(const dbgeom *g, const uint8_t *sb, size_t sbytes,
             window_rows(R, E[0], E[1], E[1], K[0]);
             for (size_t d = 0; d < S[0]; d++)
                 for (size_t h = 0; h < S[1]; h++)
-                    out[d * S[1] + h] = R[(d + O[0]) * E[1] + h + O[1]];
+                    rows[d * S[1] + h] = R[(d + O[0]) * E[1] + h + O[1]];
         }
-        for (size_t r = 0; r < S[0] * S[1]; r++) {
-            or_bits(D, r * S[2], out[r], (unsigned)S[2]);
-            dropped += popcount64(out[r]);
-        }
-        return dropped;
+        return pack_rows(g, rows, D, w->count);
     }
     int any = 0;
     memset(B, 0, E[0] * slab * 8);
@@ -198,7 +262,7 @@ static uint64_t plane_dropped(const dbgeom *g, const uint8_t *sb, size_t sbytes,
                 row[c] = 0;
             for (size_t c = 0; c < G[2]; c += 64) {
                 unsigned l = G[2] - c < 64 ? (unsigned)(G[2] - c) : 64;
-                uint64_t v = ~load_bits(sb, sbytes, base + c) & low_mask(l);
+                uint64_t v = ~word_bits(sw, swn, base + c) & low_mask(l);
                 if (v) {
                     or_bits(row, c, v, l);
                     rowany = 1;
@@ -324,7 +388,7 @@ int fd_dropblock_mask(size_t nbatch, size_t nchan, const size_t sp[3], const siz
     int direct = !channels_last && g.P % 8 == 0;
     size_t gp = g.Gn >= SEED_GROUP ? 1 : SEED_GROUP / (g.Gn ? g.Gn : 1); /* planes per draw */
     size_t ngroups = (nplanes + gp - 1) / gp;
-    size_t sbytes = (gp * g.Gn + 7) / 8;
+    size_t swords = (gp * g.Gn + 63) / 64;
     uint64_t *T = NULL;
     if (!direct) {
         T = (uint64_t *)calloc(nplanes * g.pw + 1, 8);
@@ -348,11 +412,12 @@ int fd_dropblock_mask(size_t nbatch, size_t nchan, const size_t sp[3], const siz
         dbscratch w;
         w.B = (uint64_t *)malloc((brows + 1) * 8);
         w.row = (uint64_t *)malloc((g.nwx + 2) * 8);
-        w.out = (uint64_t *)malloc((g.S[0] * g.S[1] + 1) * 8);
         w.nz = (size_t *)malloc((nrows + 1) * sizeof(size_t));
         uint64_t *D = (uint64_t *)malloc((g.pw + 1) * 8);
-        uint8_t *sb = (uint8_t *)malloc(sbytes + 8);
-        if (!w.B || !w.row || !w.out || !w.nz || !D || !sb) {
+        w.rows = (uint64_t *)malloc((g.S[0] * g.S[1] + 1) * 8);
+        uint64_t *sw = (uint64_t *)malloc((swords + 1) * 8); /* seed keep bits, as words */
+        w.count = count_words_fn();
+        if (!w.B || !w.row || !w.rows || !w.nz || !D || !sw) {
 #ifdef _OPENMP
 #pragma omp atomic write
 #endif
@@ -365,13 +430,14 @@ int fd_dropblock_mask(size_t nbatch, size_t nchan, const size_t sp[3], const siz
                 size_t p0 = gi * gp, p1 = p0 + gp < nplanes ? p0 + gp : nplanes;
                 fd_bernoulli b = *seeds;
                 b.offset += (uint64_t)p0 * g.Gn;
-                fd_masked_scale(FD_F32, NULL, NULL, (p1 - p0) * g.Gn, NULL, sb, &b, 0, 0.0, 1);
-                size_t gb = ((p1 - p0) * g.Gn + 7) / 8;
+                size_t nseed = (p1 - p0) * g.Gn, gw = (nseed + 63) / 64;
+                sw[gw - 1] = 0; /* the draw writes whole bytes: the rest of its last word is 0 */
+                fd_masked_scale(FD_F32, NULL, NULL, nseed, NULL, (uint8_t *)sw, &b, 0, 0.0, 1);
                 for (size_t p = p0; p < p1; p++) {
                     uint64_t *tp = direct ? D : T + p * g.pw;
                     if (direct)
                         memset(D, 0, g.pw * 8);
-                    uint64_t dr = plane_dropped(&g, sb, gb, (p - p0) * g.Gn, tp, &w);
+                    uint64_t dr = plane_dropped(&g, sw, gw, (p - p0) * g.Gn, tp, &w);
                     dropped += dr;
                     if (!direct)
                         continue;
@@ -387,10 +453,10 @@ int fd_dropblock_mask(size_t nbatch, size_t nchan, const size_t sp[3], const siz
         }
         free(w.B);
         free(w.row);
-        free(w.out);
         free(w.nz);
         free(D);
-        free(sb);
+        free(w.rows);
+        free(sw);
     }
     if (fail) {
         free(T);

@@ -10,6 +10,10 @@
  *              stream that starts at block run->block; bits[0 .. ceil(n/64)) receive the run's
  *              keep bits (bit i of bits[i/64]; bits past n in the last word are unspecified)
  *              and y[i] is as for apply_*;
+ *   affine_*:  alpha dropout, fused like fused_* (same keep bits, same bits[] output):
+ *              y[i] = keep ? x[i] * a + b : d, two roundings and no FMA (float16: computed in
+ *              float32, then rounded once to half). Never NULL (the scalar one is the
+ *              definition); called only when the bits are drawn (run->threshold > 0);
  *   words:     the raw Philox words of blocks first_block .. first_block + nblocks - 1, 4 per
  *              block in order (out[4*j + k] = word k of block first_block + j), any counters
  *              (the low counter word may wrap); used by the structured kernels (Gaussian
@@ -44,6 +48,13 @@ typedef void (*fd_fused_f64_fn)(const double *x, double *y, uint64_t *bits, size
 typedef void (*fd_fused_f16_fn)(const uint16_t *x, uint16_t *y, uint64_t *bits, size_t n,
                                 const fd_philox_run *run, float s, int scaled);
 
+typedef void (*fd_affine_f32_fn)(const float *x, float *y, uint64_t *bits, size_t n,
+                                 const fd_philox_run *run, float a, float b, float d);
+typedef void (*fd_affine_f64_fn)(const double *x, double *y, uint64_t *bits, size_t n,
+                                 const fd_philox_run *run, double a, double b, double d);
+typedef void (*fd_affine_f16_fn)(const uint16_t *x, uint16_t *y, uint64_t *bits, size_t n,
+                                 const fd_philox_run *run, float a, float b, float d);
+
 typedef void (*fd_words_fn)(uint32_t *out, size_t nblocks, uint64_t first_block, uint32_t k0,
                             uint32_t k1, uint32_t stream);
 
@@ -55,6 +66,9 @@ typedef struct {
     fd_fused_f32_fn fused_f32; /* the fused_* may be NULL */
     fd_fused_f64_fn fused_f64;
     fd_fused_f16_fn fused_f16;
+    fd_affine_f32_fn affine_f32; /* never NULL */
+    fd_affine_f64_fn affine_f64;
+    fd_affine_f16_fn affine_f16;
     fd_words_fn words;         /* never NULL */
 } fd_kernels;
 

@@ -16,8 +16,8 @@
  * - The last round is folded into the extraction: vshufps gathers the high (or low) halves of two
  *   quads' products into one vector of 8 words, the sign flip for the unsigned compare rides on
  *   the round key, and packs + one pshufb + vpmovmskb give 32 keep bits in element order.
- * - The forward (fused_*) computes one group's bits and applies them to its 64 elements in the
- *   same loop, so the loads and stores overlap the Philox arithmetic. */
+ * - The forward (fused_*) and alpha dropout (affine_*) compute one group's bits and apply them
+ *   to its 64 elements in the same loop, so the loads and stores overlap the Philox arithmetic. */
 #include "kernels.h"
 #include "philox.h"
 
@@ -407,11 +407,100 @@ FD_AVX2 static void apply_f16_avx2(const uint16_t *x, uint16_t *y, const uint64_
         y[i] = BIT(bits, i) ? (scaled ? fd_float_to_half(fd_half_to_float(x[i]) * s) : x[i]) : 0;
 }
 
-/* ---- fused forward: per group, the bits and then the 64 elements ---- */
+/* ---- alpha dropout: y = keep ? x * a + b : d ---- */
 
-/* Loop body shared by the three dtypes: `word` is the run's keep word w. Raw group g holds
- * stream bits 64g .. 64g+63; with r != 0 word w straddles raw groups w and w+1. */
-#define FUSED_LOOP(GROUP, APPLY_TAIL)                                                          \
+FD_AVX2 static inline void affine_group_f32(const float *x, float *y, uint64_t word, __m256 va,
+                                            __m256 vb, __m256 vd)
+{
+    __m256i h[2] = {_mm256_set1_epi32((int)(uint32_t)word), _mm256_set1_epi32((int)(word >> 32))};
+    for (int c = 0; c < 8; c++) {
+        __m256 m = _mm256_castsi256_ps(lanes8(h[c >> 2], c & 3));
+        __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * c), va), vb);
+        _mm256_storeu_ps(y + 8 * c, _mm256_blendv_ps(vd, v, m));
+    }
+}
+
+FD_AVX2 static inline void affine_group_f64(const double *x, double *y, uint64_t word,
+                                            __m256d va, __m256d vb, __m256d vd)
+{
+    const __m256i sel = _mm256_setr_epi64x(1, 2, 4, 8);
+    __m256i b = _mm256_set1_epi64x((long long)word);
+    for (int c = 0; c < 16; c++) {
+        __m256i s = _mm256_slli_epi64(sel, 4 * c);
+        __m256d m = _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(b, s), s));
+        __m256d v = _mm256_add_pd(_mm256_mul_pd(_mm256_loadu_pd(x + 4 * c), va), vb);
+        _mm256_storeu_pd(y + 4 * c, _mm256_blendv_pd(vd, v, m));
+    }
+}
+
+FD_AVX2 static inline __m128i affine_f16x8(__m128i h, __m256i m, __m256 va, __m256 vb, __m256 vd)
+{
+    __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtph_ps(h), va), vb);
+    return _mm256_cvtps_ph(_mm256_blendv_ps(vd, v, _mm256_castsi256_ps(m)),
+                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+FD_AVX2 static inline void affine_group_f16(const uint16_t *x, uint16_t *y, uint64_t word,
+                                            __m256 va, __m256 vb, __m256 vd)
+{
+    __m256i h[2] = {_mm256_set1_epi32((int)(uint32_t)word), _mm256_set1_epi32((int)(word >> 32))};
+    for (int c = 0; c < 8; c++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(x + 8 * c));
+        _mm_storeu_si128((__m128i *)(y + 8 * c),
+                         affine_f16x8(v, lanes8(h[c >> 2], c & 3), va, vb, vd));
+    }
+}
+
+/* The partial last group (n < 64 elements, its keep bits in bits[0]). */
+FD_AVX2 static void affine_tail_f32(const float *x, float *y, const uint64_t *bits, size_t n,
+                                    float a, float b, float d)
+{
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b), vd = _mm256_set1_ps(d);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 m = _mm256_castsi256_ps(lanes_from_byte((uint32_t)(bits[0] >> i)));
+        __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), va), vb);
+        _mm256_storeu_ps(y + i, _mm256_blendv_ps(vd, v, m));
+    }
+    for (; i < n; i++)
+        y[i] = BIT(bits, i) ? x[i] * a + b : d;
+}
+
+FD_AVX2 static void affine_tail_f64(const double *x, double *y, const uint64_t *bits, size_t n,
+                                    double a, double b, double d)
+{
+    const __m256d va = _mm256_set1_pd(a), vb = _mm256_set1_pd(b), vd = _mm256_set1_pd(d);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d m = _mm256_castsi256_pd(lanes_from_nibble((uint32_t)(bits[0] >> i)));
+        __m256d v = _mm256_add_pd(_mm256_mul_pd(_mm256_loadu_pd(x + i), va), vb);
+        _mm256_storeu_pd(y + i, _mm256_blendv_pd(vd, v, m));
+    }
+    for (; i < n; i++)
+        y[i] = BIT(bits, i) ? x[i] * a + b : d;
+}
+
+FD_AVX2 static void affine_tail_f16(const uint16_t *x, uint16_t *y, const uint64_t *bits, size_t n,
+                                    float a, float b, float d)
+{
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b), vd = _mm256_set1_ps(d);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm_loadu_si128((const __m128i *)(x + i));
+        _mm_storeu_si128((__m128i *)(y + i),
+                         affine_f16x8(h, lanes_from_byte((uint32_t)(bits[0] >> i)), va, vb, vd));
+    }
+    const uint16_t dh = fd_float_to_half(d);
+    for (; i < n; i++)
+        y[i] = BIT(bits, i) ? fd_float_to_half(fd_half_to_float(x[i]) * a + b) : dh;
+}
+
+/* ---- fused kernels: per group, the bits and then the 64 elements ---- */
+
+/* Loop body shared by the fused kernels: GROUP(x, y, word) applies keep word `word` to 64
+ * elements, TAIL(x, y, bits, m) the last m < 64 (bits[0] holds their keep bits). Raw group g
+ * holds stream bits 64g .. 64g+63; with r != 0 the run's word w straddles raw groups w and w+1. */
+#define FUSED_LOOP(GROUP, TAIL)                                                                \
     philox_ctx cx;                                                                             \
     ctx_init(&cx, run->k0, run->k1, run->stream, run->threshold, (uint32_t)(run->block >> 32)); \
     const unsigned r = run->r;                                                                 \
@@ -432,36 +521,88 @@ FD_AVX2 static void apply_f16_avx2(const uint16_t *x, uint16_t *y, const uint64_
         bits[w] = word;                                                                        \
         if (64 * w + 64 > n)                                                                   \
             break;                                                                             \
-        if (scaled)                                                                            \
-            GROUP(x + 64 * w, y + 64 * w, word, vs, 1);                                        \
-        else                                                                                   \
-            GROUP(x + 64 * w, y + 64 * w, word, vs, 0);                                        \
+        GROUP(x + 64 * w, y + 64 * w, word);                                                   \
     }                                                                                          \
     if (w < nw) /* a partial last group */                                                     \
-        APPLY_TAIL(x + 64 * w, y + 64 * w, bits + w, n - 64 * w, s, scaled)
+        TAIL(x + 64 * w, y + 64 * w, bits + w, n - 64 * w)
 
 FD_AVX2 static void fused_f32_avx2(const float *x, float *y, uint64_t *bits, size_t n,
                                    const fd_philox_run *run, float s, int scaled)
 {
     const __m256 vs = _mm256_set1_ps(scaled ? s : 1.0f);
-    FUSED_LOOP(group_f32, apply_f32_avx2);
+#define GROUP(xp, yp, wd) (scaled ? group_f32(xp, yp, wd, vs, 1) : group_f32(xp, yp, wd, vs, 0))
+#define TAIL(xp, yp, bp, m) apply_f32_avx2(xp, yp, bp, m, s, scaled)
+    FUSED_LOOP(GROUP, TAIL);
+#undef GROUP
+#undef TAIL
 }
 
 FD_AVX2 static void fused_f64_avx2(const double *x, double *y, uint64_t *bits, size_t n,
                                    const fd_philox_run *run, double s, int scaled)
 {
     const __m256d vs = _mm256_set1_pd(scaled ? s : 1.0);
-    FUSED_LOOP(group_f64, apply_f64_avx2);
+#define GROUP(xp, yp, wd) (scaled ? group_f64(xp, yp, wd, vs, 1) : group_f64(xp, yp, wd, vs, 0))
+#define TAIL(xp, yp, bp, m) apply_f64_avx2(xp, yp, bp, m, s, scaled)
+    FUSED_LOOP(GROUP, TAIL);
+#undef GROUP
+#undef TAIL
 }
 
 FD_AVX2 static void fused_f16_avx2(const uint16_t *x, uint16_t *y, uint64_t *bits, size_t n,
                                    const fd_philox_run *run, float s, int scaled)
 {
     const __m256 vs = _mm256_set1_ps(s);
-    FUSED_LOOP(group_f16, apply_f16_avx2);
+#define GROUP(xp, yp, wd) (scaled ? group_f16(xp, yp, wd, vs, 1) : group_f16(xp, yp, wd, vs, 0))
+#define TAIL(xp, yp, bp, m) apply_f16_avx2(xp, yp, bp, m, s, scaled)
+    FUSED_LOOP(GROUP, TAIL);
+#undef GROUP
+#undef TAIL
 }
 
-const fd_kernels fd_kernels_avx2 = {keep_bits_avx2, apply_f32_avx2, apply_f64_avx2,
-                                    apply_f16_avx2, fused_f32_avx2, fused_f64_avx2,
-                                    fused_f16_avx2, words_avx2};
+FD_AVX2 static void affine_f32_avx2(const float *x, float *y, uint64_t *bits, size_t n,
+                                    const fd_philox_run *run, float a, float b, float d)
+{
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b), vd = _mm256_set1_ps(d);
+#define GROUP(xp, yp, wd) affine_group_f32(xp, yp, wd, va, vb, vd)
+#define TAIL(xp, yp, bp, m) affine_tail_f32(xp, yp, bp, m, a, b, d)
+    FUSED_LOOP(GROUP, TAIL);
+#undef GROUP
+#undef TAIL
+}
+
+FD_AVX2 static void affine_f64_avx2(const double *x, double *y, uint64_t *bits, size_t n,
+                                    const fd_philox_run *run, double a, double b, double d)
+{
+    const __m256d va = _mm256_set1_pd(a), vb = _mm256_set1_pd(b), vd = _mm256_set1_pd(d);
+#define GROUP(xp, yp, wd) affine_group_f64(xp, yp, wd, va, vb, vd)
+#define TAIL(xp, yp, bp, m) affine_tail_f64(xp, yp, bp, m, a, b, d)
+    FUSED_LOOP(GROUP, TAIL);
+#undef GROUP
+#undef TAIL
+}
+
+FD_AVX2 static void affine_f16_avx2(const uint16_t *x, uint16_t *y, uint64_t *bits, size_t n,
+                                    const fd_philox_run *run, float a, float b, float d)
+{
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b), vd = _mm256_set1_ps(d);
+#define GROUP(xp, yp, wd) affine_group_f16(xp, yp, wd, va, vb, vd)
+#define TAIL(xp, yp, bp, m) affine_tail_f16(xp, yp, bp, m, a, b, d)
+    FUSED_LOOP(GROUP, TAIL);
+#undef GROUP
+#undef TAIL
+}
+
+const fd_kernels fd_kernels_avx2 = {
+    .keep_bits = keep_bits_avx2,
+    .apply_f32 = apply_f32_avx2,
+    .apply_f64 = apply_f64_avx2,
+    .apply_f16 = apply_f16_avx2,
+    .fused_f32 = fused_f32_avx2,
+    .fused_f64 = fused_f64_avx2,
+    .fused_f16 = fused_f16_avx2,
+    .affine_f32 = affine_f32_avx2,
+    .affine_f64 = affine_f64_avx2,
+    .affine_f16 = affine_f16_avx2,
+    .words = words_avx2,
+};
 #endif

@@ -9,7 +9,8 @@
  * - 32 zmm registers hold two groups' state (16 vectors) without spills;
  * - the last round is folded into the extraction: vshufps packs two vectors' words into 16
  *   words of consecutive blocks, unsigned compares give 16-bit masks, pdep interleaves them;
- * - fused_* compute two groups' bits and apply them to their 128 elements in the same loop. */
+ * - fused_* and affine_* compute two groups' bits and apply them to their 128 elements in the
+ *   same loop. */
 #include "kernels.h"
 #include "philox.h"
 
@@ -390,13 +391,95 @@ FD_AVX512 static void apply_f16_avx512(const uint16_t *x, uint16_t *y, const uin
     }
 }
 
-/* ---- fused forward: two groups' bits, then their 128 elements ---- */
+/* ---- alpha dropout: y = keep ? x * a + b : d ---- */
+
+FD_AVX512 static inline __m512 affine_f32x16(__m512 v, __mmask16 k, __m512 va, __m512 vb,
+                                             __m512 vd)
+{
+    return _mm512_mask_blend_ps(k, vd, _mm512_add_ps(_mm512_mul_ps(v, va), vb));
+}
+
+FD_AVX512 static inline __m512d affine_f64x8(__m512d v, __mmask8 k, __m512d va, __m512d vb,
+                                             __m512d vd)
+{
+    return _mm512_mask_blend_pd(k, vd, _mm512_add_pd(_mm512_mul_pd(v, va), vb));
+}
+
+FD_AVX512 static inline __m256i affine_f16x16(__m256i h, __mmask16 k, __m512 va, __m512 vb,
+                                              __m512 vd)
+{
+    return _mm512_cvtps_ph(affine_f32x16(_mm512_cvtph_ps(h), k, va, vb, vd),
+                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+FD_AVX512 static inline void affine_group_f32(const float *x, float *y, uint64_t word, __m512 va,
+                                              __m512 vb, __m512 vd)
+{
+    for (int c = 0; c < 4; c++)
+        _mm512_storeu_ps(y + 16 * c, affine_f32x16(_mm512_loadu_ps(x + 16 * c),
+                                                   (__mmask16)(word >> (16 * c)), va, vb, vd));
+}
+
+FD_AVX512 static inline void affine_group_f64(const double *x, double *y, uint64_t word,
+                                              __m512d va, __m512d vb, __m512d vd)
+{
+    for (int c = 0; c < 8; c++)
+        _mm512_storeu_pd(y + 8 * c, affine_f64x8(_mm512_loadu_pd(x + 8 * c),
+                                                 (__mmask8)(word >> (8 * c)), va, vb, vd));
+}
+
+FD_AVX512 static inline void affine_group_f16(const uint16_t *x, uint16_t *y, uint64_t word,
+                                              __m512 va, __m512 vb, __m512 vd)
+{
+    for (int c = 0; c < 4; c++) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)(x + 16 * c));
+        _mm256_storeu_si256((__m256i *)(y + 16 * c),
+                            affine_f16x16(h, (__mmask16)(word >> (16 * c)), va, vb, vd));
+    }
+}
+
+/* The partial last group (n < 64 elements, keep bits in bits[0]): masked loads and stores. */
+FD_AVX512 static void affine_tail_f32(const float *x, float *y, const uint64_t *bits, size_t n,
+                                      __m512 va, __m512 vb, __m512 vd)
+{
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 live = (__mmask16)TAILMASK(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(live, x + i);
+        _mm512_mask_storeu_ps(y + i, live,
+                              affine_f32x16(v, (__mmask16)(bits[0] >> i), va, vb, vd));
+    }
+}
+
+FD_AVX512 static void affine_tail_f64(const double *x, double *y, const uint64_t *bits, size_t n,
+                                      __m512d va, __m512d vb, __m512d vd)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        __mmask8 live = (__mmask8)TAILMASK(n - i);
+        __m512d v = _mm512_maskz_loadu_pd(live, x + i);
+        _mm512_mask_storeu_pd(y + i, live, affine_f64x8(v, (__mmask8)(bits[0] >> i), va, vb, vd));
+    }
+}
+
+FD_AVX512 static void affine_tail_f16(const uint16_t *x, uint16_t *y, const uint64_t *bits,
+                                      size_t n, __m512 va, __m512 vb, __m512 vd)
+{
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 live = (__mmask16)TAILMASK(n - i);
+        __m256i h = _mm256_maskz_loadu_epi16(live, x + i);
+        _mm256_mask_storeu_epi16(y + i, live,
+                                 affine_f16x16(h, (__mmask16)(bits[0] >> i), va, vb, vd));
+    }
+}
+
+/* ---- fused kernels: two groups' bits, then their 128 elements ---- */
 
 /* Raw group g holds keep-bit stream bits 64g .. 64g+63 (blocks run->block + 16g ..); with
  * r != 0 the run's word w straddles raw groups w and w+1. */
 #define SHIFTED(lo, hi) (r ? ((lo) >> r) | ((hi) << (64 - r)) : (lo))
 
-#define FUSED_LOOP(GROUP, APPLY_TAIL)                                                          \
+/* GROUP(x, y, word) applies keep word `word` to 64 elements, TAIL(x, y, bits, m) the last
+ * m <= 64 (bits[0] holds their keep bits). */
+#define FUSED_LOOP(GROUP, TAIL)                                                                \
     philox_ctx cx;                                                                             \
     ctx_init(&cx, run->k0, run->k1, run->stream, run->threshold, (uint32_t)(run->block >> 32)); \
     const unsigned r = run->r;                                                                 \
@@ -414,48 +497,96 @@ FD_AVX512 static void apply_f16_avx512(const uint16_t *x, uint16_t *y, const uin
         cur = nx[1];                                                                           \
         bits[w] = w0;                                                                          \
         bits[w + 1] = w1;                                                                      \
-        if (scaled)                                                                            \
-            GROUP(x + 64 * w, y + 64 * w, w0, vs, 1);                                          \
-        else                                                                                   \
-            GROUP(x + 64 * w, y + 64 * w, w0, vs, 0);                                          \
+        GROUP(x + 64 * w, y + 64 * w, w0);                                                     \
         if (64 * w + 128 > n) { /* the second word is the partial last one */                  \
-            APPLY_TAIL(x + 64 * w + 64, y + 64 * w + 64, bits + w + 1, n - 64 * w - 64, s,     \
-                       scaled);                                                                \
+            TAIL(x + 64 * w + 64, y + 64 * w + 64, bits + w + 1, n - 64 * w - 64);             \
             return;                                                                            \
         }                                                                                      \
-        if (scaled)                                                                            \
-            GROUP(x + 64 * w + 64, y + 64 * w + 64, w1, vs, 1);                                \
-        else                                                                                   \
-            GROUP(x + 64 * w + 64, y + 64 * w + 64, w1, vs, 0);                                \
+        GROUP(x + 64 * w + 64, y + 64 * w + 64, w1);                                           \
     }                                                                                          \
     if (w < nw) { /* one word left */                                                          \
         uint64_t nx = w + 1 < nraw ? keep64(&cx, blk + 16 * (w + 1)) : 0;                      \
         bits[w] = SHIFTED(cur, nx);                                                            \
-        APPLY_TAIL(x + 64 * w, y + 64 * w, bits + w, n - 64 * w, s, scaled);                   \
+        TAIL(x + 64 * w, y + 64 * w, bits + w, n - 64 * w);                                    \
     }
 
 FD_AVX512 static void fused_f32_avx512(const float *x, float *y, uint64_t *bits, size_t n,
                                        const fd_philox_run *run, float s, int scaled)
 {
     const __m512 vs = _mm512_set1_ps(s);
-    FUSED_LOOP(group_f32, apply_f32_avx512)
+#define GROUP(xp, yp, wd) (scaled ? group_f32(xp, yp, wd, vs, 1) : group_f32(xp, yp, wd, vs, 0))
+#define TAIL(xp, yp, bp, m) apply_f32_avx512(xp, yp, bp, m, s, scaled)
+    FUSED_LOOP(GROUP, TAIL)
+#undef GROUP
+#undef TAIL
 }
 
 FD_AVX512 static void fused_f64_avx512(const double *x, double *y, uint64_t *bits, size_t n,
                                        const fd_philox_run *run, double s, int scaled)
 {
     const __m512d vs = _mm512_set1_pd(s);
-    FUSED_LOOP(group_f64, apply_f64_avx512)
+#define GROUP(xp, yp, wd) (scaled ? group_f64(xp, yp, wd, vs, 1) : group_f64(xp, yp, wd, vs, 0))
+#define TAIL(xp, yp, bp, m) apply_f64_avx512(xp, yp, bp, m, s, scaled)
+    FUSED_LOOP(GROUP, TAIL)
+#undef GROUP
+#undef TAIL
 }
 
 FD_AVX512 static void fused_f16_avx512(const uint16_t *x, uint16_t *y, uint64_t *bits, size_t n,
                                        const fd_philox_run *run, float s, int scaled)
 {
     const __m512 vs = _mm512_set1_ps(s);
-    FUSED_LOOP(group_f16, apply_f16_avx512)
+#define GROUP(xp, yp, wd) (scaled ? group_f16(xp, yp, wd, vs, 1) : group_f16(xp, yp, wd, vs, 0))
+#define TAIL(xp, yp, bp, m) apply_f16_avx512(xp, yp, bp, m, s, scaled)
+    FUSED_LOOP(GROUP, TAIL)
+#undef GROUP
+#undef TAIL
 }
 
-const fd_kernels fd_kernels_avx512 = {keep_bits_avx512, apply_f32_avx512, apply_f64_avx512,
-                                      apply_f16_avx512, fused_f32_avx512, fused_f64_avx512,
-                                      fused_f16_avx512, words_avx512};
+FD_AVX512 static void affine_f32_avx512(const float *x, float *y, uint64_t *bits, size_t n,
+                                        const fd_philox_run *run, float a, float b, float d)
+{
+    const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vd = _mm512_set1_ps(d);
+#define GROUP(xp, yp, wd) affine_group_f32(xp, yp, wd, va, vb, vd)
+#define TAIL(xp, yp, bp, m) affine_tail_f32(xp, yp, bp, m, va, vb, vd)
+    FUSED_LOOP(GROUP, TAIL)
+#undef GROUP
+#undef TAIL
+}
+
+FD_AVX512 static void affine_f64_avx512(const double *x, double *y, uint64_t *bits, size_t n,
+                                        const fd_philox_run *run, double a, double b, double d)
+{
+    const __m512d va = _mm512_set1_pd(a), vb = _mm512_set1_pd(b), vd = _mm512_set1_pd(d);
+#define GROUP(xp, yp, wd) affine_group_f64(xp, yp, wd, va, vb, vd)
+#define TAIL(xp, yp, bp, m) affine_tail_f64(xp, yp, bp, m, va, vb, vd)
+    FUSED_LOOP(GROUP, TAIL)
+#undef GROUP
+#undef TAIL
+}
+
+FD_AVX512 static void affine_f16_avx512(const uint16_t *x, uint16_t *y, uint64_t *bits, size_t n,
+                                        const fd_philox_run *run, float a, float b, float d)
+{
+    const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vd = _mm512_set1_ps(d);
+#define GROUP(xp, yp, wd) affine_group_f16(xp, yp, wd, va, vb, vd)
+#define TAIL(xp, yp, bp, m) affine_tail_f16(xp, yp, bp, m, va, vb, vd)
+    FUSED_LOOP(GROUP, TAIL)
+#undef GROUP
+#undef TAIL
+}
+
+const fd_kernels fd_kernels_avx512 = {
+    .keep_bits = keep_bits_avx512,
+    .apply_f32 = apply_f32_avx512,
+    .apply_f64 = apply_f64_avx512,
+    .apply_f16 = apply_f16_avx512,
+    .fused_f32 = fused_f32_avx512,
+    .fused_f64 = fused_f64_avx512,
+    .fused_f16 = fused_f16_avx512,
+    .affine_f32 = affine_f32_avx512,
+    .affine_f64 = affine_f64_avx512,
+    .affine_f16 = affine_f16_avx512,
+    .words = words_avx512,
+};
 #endif

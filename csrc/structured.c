@@ -4,8 +4,9 @@
  *
  * Bits: Bernoulli words always come from the core machinery (fd_masked_scale with x = y = NULL
  * draws a packed mask over any index range with the core contract, SIMD included); the
- * per-element arithmetic of SCALE is the core's own apply_* kernels. Every result is a pure
- * function of the element index, so the thread split (fixed CHUNK-aligned ranges) never
+ * per-element arithmetic of SCALE is the core's own apply_* kernels, and AFFINE with drawn
+ * bits is the core's fused affine_* kernels (bits and arithmetic in one loop). Every result is
+ * a pure function of the element index, so the thread split (fixed CHUNK-aligned ranges) never
  * changes a bit. Packed masks are read as little-endian 64-bit words (x86-64, like the core). */
 #include <stdlib.h>
 #include <string.h>
@@ -209,10 +210,48 @@ static void tile_keep(const sjob *j, size_t i0, size_t n, uint64_t *bits)
     }
 }
 
+/* AFFINE with Philox keep bits (not p == 1 or p < 2^-32): the ISA's fused kernel draws each
+ * 64-element group's bits and applies them in the same loop, so the loads and stores can overlap
+ * the Philox arithmetic and no bit buffer is written and read back. Returns 0 for other tiles. */
+static int affine_fused_tile(const sjob *j, size_t i0, size_t n, char *xbuf, char *ybuf)
+{
+    const fd_struct_op *op = j->op;
+    const fd_bernoulli *b = op->bern;
+    if (op->op != FD_OP_AFFINE || !b || b->drop_all || b->threshold == 0)
+        return 0;
+    const char *xp = xbuf;
+    char *yp = j->y->contiguous ? j->y->data + i0 * j->es : ybuf;
+    if (j->x->contiguous)
+        xp = j->x->data + i0 * j->es;
+    else
+        fd_strided_copy(j->x, i0, n, xbuf, j->es, 1);
+    uint64_t bits[TWORDS + 1];
+    uint64_t g0 = b->offset + i0;
+    fd_philox_run run = {g0 >> 2, (unsigned)(g0 & 3), (uint32_t)b->seed,
+                         (uint32_t)(b->seed >> 32), b->stream, b->threshold};
+    if (j->dtype == FD_F32)
+        j->k->affine_f32((const float *)xp, (float *)yp, bits, n, &run, j->a32, j->b32, j->d32);
+    else if (j->dtype == FD_F64)
+        j->k->affine_f64((const double *)xp, (double *)yp, bits, n, &run, op->a, op->b, op->d);
+    else
+        j->k->affine_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, &run, j->a32, j->b32,
+                         j->d32);
+    if (op->mask_out) {
+        if (n & 63) /* the kernel leaves the last word's bits past n unspecified */
+            bits[n / 64] &= (1ull << (n & 63)) - 1;
+        memcpy(op->mask_out + i0 / 8, bits, (n + 7) / 8);
+    }
+    if (!j->y->contiguous)
+        fd_strided_copy(j->y, i0, n, ybuf, j->es, 0);
+    return 1;
+}
+
 static void run_tile(const sjob *j, size_t i0, size_t n, char *xbuf, char *ybuf)
 {
     const fd_struct_op *op = j->op;
     uint64_t bits[TWORDS + 2];
+    if (affine_fused_tile(j, i0, n, xbuf, ybuf))
+        return;
     if (op->op != FD_OP_NOISE)
         tile_keep(j, i0, n, bits);
     const char *xp;

@@ -209,6 +209,24 @@ def test_alpha_dropout_matches_reference(isa, dtype, lay):
                 ref.feature_alpha_dropout_backward(x4, 0.3, data_format=fmt, seed=2))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_alpha_dropout_fused_kernel_over_tiles_and_chunks(isa, dtype, restore_threads):
+    """The fused affine kernels over many 64-element groups: several tiles and parallel chunks,
+    every Philox run offset (offset % 4), a ragged end, with and without the packed mask."""
+    x = arr((5, 30011), dtype, "C", 8)
+    for threads in (1, 2):
+        fd.set_num_threads(threads)
+        for off in (0, 1, 2, 3, 4097):
+            y, m = fd.alpha_dropout(x, 0.3, seed=9, offset=off, return_mask=True)
+            r, rm = ref.alpha_dropout(x, 0.3, seed=9, offset=off, return_mask=True)
+            assert_bitwise_equal(y, r, f"threads={threads} offset={off}")
+            assert_mask_equal(m, rm)
+            assert_bitwise_equal(fd.alpha_dropout(x, 0.3, seed=9, offset=off), r)
+            xs = x[:, ::2]  # strided: the fused kernel on gathered tiles
+            assert_bitwise_equal(fd.alpha_dropout(xs, 0.3, seed=9, offset=off),
+                                 ref.alpha_dropout(xs, 0.3, seed=9, offset=off))
+
+
 @pytest.mark.parametrize("p", (0.1, 0.5))
 def test_alpha_dropout_keeps_mean_and_variance(p):
     x = normal(1 << 20, np.float64, 1)
@@ -395,6 +413,7 @@ DB_CASES = [  # shape (channels first), block_size
     ((2, 3, 9, 11), 3), ((2, 3, 9, 11), 4), ((2, 3, 9, 11), (2, 5)), ((2, 3, 9, 11), 30),
     ((1, 2, 16, 70), 7), ((1, 2, 12, 130), (3, 65)), ((2, 2, 4, 6, 7), 3),
     ((1, 2, 5, 9, 66), (2, 3, 4)), ((2, 2, 8, 8), 1),
+    ((2, 3, 56, 56), 7),  # the benchmark's maps: sparse seeds, rows straddling 64-bit words
 ]
 
 

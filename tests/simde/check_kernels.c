@@ -1,10 +1,10 @@
 /* Bit-for-bit check of one SIMD kernel table (FD_CHECK_KERNELS: fd_kernels_avx512 by default,
  * built against SIMDe by run.sh or natively; or fd_kernels_avx2) against the portable scalar
  * kernels (csrc/kernels_scalar.c), which the Python tests pin to fastdrop.reference. Covers
- * keep_bits, apply_*, fused_* and words on many sizes (n not a multiple of 16 or 64), run offsets
- * r = 0..3, thresholds, keys, streams, special values (NaN, inf, subnormal, -0), in-place calls
- * and Philox block counters crossing 2^32 (carry into the high counter word). Exit status 1 on
- * a mismatch. */
+ * keep_bits, apply_*, fused_*, affine_* and words on many sizes (n not a multiple of 16 or 64),
+ * run offsets r = 0..3, thresholds, keys, streams, special values (NaN, inf, subnormal, -0),
+ * in-place calls and Philox block counters crossing 2^32 (carry into the high counter word).
+ * Exit status 1 on a mismatch. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +229,59 @@ static void check_fused(void)
     }
 }
 
+/* alpha dropout's (a, b, d): fastdrop.reference.alpha_constants for two p, then odd values */
+static const double affine_abd[][3] = {
+    {0.9212845161497115, 0.16197097005757022, -1.457738730518132},  /* p = 0.1 */
+    {0.8864048946659319, 0.7791939305180315, -0.7791939305180315},  /* p = 0.5 */
+    {0.5, -0.25, 3.0}, {1e30, 1e-30, -0.0}, {1.5e-5, 65504.0, 1.0 / 3.0}};
+
+/* affine_*: against the scalar table's (the definition; the Python tests pin it to the
+ * reference), on the same sizes, runs and data as check_fused. */
+static void check_affine(void)
+{
+    static const int dts[] = {4, 8, 2};
+    for (int it = 0; it < 6000; it++) {
+        int dt = dts[it % 3], inplace = it % 5 == 0;
+        size_t n = it < 1500 ? (size_t)(it / 3) + 1 : 1 + (size_t)(rnd() % (it % 7 ? 300 : 2048));
+        const double *abd = affine_abd[(it / 3) % 5];
+        fd_philox_run run;
+        run.block = pick_block(it / 3);
+        run.r = (unsigned)((it / 3) % 4);
+        run.threshold = thresholds[it % 7] ? thresholds[it % 7] : (uint32_t)rnd() | 1;
+        run.k0 = (uint32_t)rnd();
+        run.k1 = (uint32_t)rnd();
+        run.stream = it % 4 ? (uint32_t)rnd() : 0;
+        size_t nw = (n + 63) / 64;
+        uint64_t *ba = malloc(nw * 8), *bb = malloc(nw * 8);
+        char *x = malloc(n * dt), *ya = malloc(n * dt), *yb = malloc(n * dt);
+        fill(x, n, (size_t)dt);
+        const void *xa = x;
+        if (inplace) {
+            memcpy(ya, x, n * dt);
+            xa = ya;
+        }
+        float a = (float)abd[0], b = (float)abd[1], d = (float)abd[2];
+        if (dt == 4) {
+            K->affine_f32(xa, (float *)ya, ba, n, &run, a, b, d);
+            S->affine_f32((const float *)x, (float *)yb, bb, n, &run, a, b, d);
+        } else if (dt == 8) {
+            K->affine_f64(xa, (double *)ya, ba, n, &run, abd[0], abd[1], abd[2]);
+            S->affine_f64((const double *)x, (double *)yb, bb, n, &run, abd[0], abd[1], abd[2]);
+        } else {
+            K->affine_f16(xa, (uint16_t *)ya, ba, n, &run, a, b, d);
+            S->affine_f16((const uint16_t *)x, (uint16_t *)yb, bb, n, &run, a, b, d);
+        }
+        if (n & 63) { /* bits past n are unspecified */
+            ba[nw - 1] &= (1ull << (n & 63)) - 1;
+            bb[nw - 1] &= (1ull << (n & 63)) - 1;
+        }
+        nchecks++;
+        if (memcmp(ba, bb, nw * 8) || memcmp(ya, yb, n * dt))
+            fail("affine", "dtype bytes=%llu n=%llu block=%#llx r=%llu", dt, n, run.block, run.r);
+        free(ba), free(bb), free(x), free(ya), free(yb);
+    }
+}
+
 /* words: raw Philox words, 4 per block, any block count (tails of 1..31 blocks) and counter,
  * including runs that cross 2^32; a guard word past the end must stay untouched. */
 static void check_words(void)
@@ -258,6 +311,7 @@ int main(void)
     check_keep_bits();
     check_apply();
     check_fused();
+    check_affine();
     check_words();
     if (nfail) {
         printf("FAILED: %ld of %ld checks of %s differ from the scalar path\n", nfail, nchecks,
