@@ -310,25 +310,23 @@ def _blockwise(fn, x, *args):
     return da.map_blocks(fn, x, *args, x.shape, dtype=x.dtype, meta=_meta(x))
 
 
+def _elementwise_args(x, p, seed, offset, name, probability=V.probability):
+    x = _float_dask(x, name)
+    return x, probability(p), V.seed(seed), V.offset(offset, _size(x.shape))
+
+
 def alpha_dropout(x, p=0.5, *, seed, offset=0, training=True):
     """:func:`fastdrop.alpha_dropout` of a Dask array, chunk by chunk, lazily; bitwise equal
     to the single-array result (its keep mask is the core contract's, stream 0)."""
-    x = _float_dask(x)
-    p = V.probability(p)
-    training = V.boolean(training, "training")
-    seed = V.seed(seed)
-    offset = V.offset(offset, _size(x.shape))
-    if not training or p == 0.0:
+    x, p, seed, offset = _elementwise_args(x, p, seed, offset, "x")
+    if not V.boolean(training, "training") or p == 0.0:
         return x
     return _blockwise(_alpha_block, x, p, seed, offset)
 
 
 def alpha_dropout_backward(grad, p, *, seed, offset=0):
     """Gradient of :func:`alpha_dropout` (``grad * a`` where kept), mask regenerated per chunk."""
-    grad = _float_dask(grad, "grad")
-    p = V.probability(p)
-    seed = V.seed(seed)
-    offset = V.offset(offset, _size(grad.shape))
+    grad, p, seed, offset = _elementwise_args(grad, p, seed, offset, "grad")
     return _blockwise(_alpha_backward_block, grad, p, seed, offset)
 
 
@@ -368,22 +366,16 @@ def gaussian_dropout(x, p=0.5, *, seed, offset=0, training=True):
     """:func:`fastdrop.gaussian_dropout` of a Dask array: each element's noise is the normal
     of its global index (drawn in the kernel), so the result equals the single-array result
     bit for bit for any chunking. ``p`` in [0, 1)."""
-    x = _float_dask(x)
-    p = V.probability_below_one(p)
-    training = V.boolean(training, "training")
-    seed = V.seed(seed)
-    offset = V.offset(offset, _size(x.shape))
-    if not training or p == 0.0:
+    x, p, seed, offset = _elementwise_args(x, p, seed, offset, "x", V.probability_below_one)
+    if not V.boolean(training, "training") or p == 0.0:
         return x
     return _blockwise(_gaussian_block, x, p, seed, offset)
 
 
 def gaussian_dropout_backward(grad, p, *, seed, offset=0):
     """Gradient of :func:`gaussian_dropout` (``grad * m``, the noise regenerated per chunk)."""
-    grad = _float_dask(grad, "grad")
-    p = V.probability_below_one(p)
-    seed = V.seed(seed)
-    offset = V.offset(offset, _size(grad.shape))
+    grad, p, seed, offset = _elementwise_args(grad, p, seed, offset, "grad",
+                                              V.probability_below_one)
     if p == 0.0:
         return grad
     return _blockwise(_gaussian_backward_block, grad, p, seed, offset)
