@@ -1,8 +1,8 @@
 /* SIMD block transposes for the panel gather / scatter of transposed-like views (csrc/strided.c):
- * AVX2 8x8 float32, 4x4 float64 and 8x8 16-bit blocks; AVX-512 16x16 float32 and 8x8 float64
- * (16-bit data uses the 8x8 SSE2 block there too). Compiled with per-function target
- * attributes and chosen at run time from fd_isa_get(); the scalar path has none. Only unpacks
- * and lane shuffles: every bit pattern (NaN payloads included) moves unchanged. */
+ * AVX2 8x8 float32, 4x4 float64 and 16x16 16-bit blocks; AVX-512 16x16 float32 and 8x8 float64
+ * (16-bit data uses the AVX2 block there too: 16 rows of 32 bytes). Compiled with per-function
+ * target attributes and chosen at run time from fd_isa_get(); the scalar path has none. Only
+ * unpacks and lane shuffles: every bit pattern (NaN payloads included) moves unchanged. */
 #include "transpose.h"
 
 #include "fastdrop.h"
@@ -70,31 +70,42 @@ FD_AVX2 static inline void f64_4x4(const char *s, ptrdiff_t ss, char *d, ptrdiff
     _mm256_storeu_pd((double *)(d + 3 * ds), _mm256_permute2f128_pd(t1, t3, 0x31));
 }
 
-FD_AVX2 static inline void u16_8x8(const char *s, ptrdiff_t ss, char *d, ptrdiff_t ds)
+/* Rows s[0..7] (16 x 16-bit each) to out[j]: column j of the rows in the low 128-bit lane,
+ * column j + 8 in the high one (the SSE2 8x8 transpose in each lane). */
+FD_AVX2 static inline void u16_8x16_lanes(const char *s, ptrdiff_t ss, __m256i out[8])
 {
-#define LD(k) _mm_loadu_si128((const __m128i *)(s + (k) * ss))
-    __m128i r0 = LD(0), r1 = LD(1), r2 = LD(2), r3 = LD(3), r4 = LD(4), r5 = LD(5), r6 = LD(6),
+#define LD(k) _mm256_loadu_si256((const __m256i *)(s + (k) * ss))
+    __m256i r0 = LD(0), r1 = LD(1), r2 = LD(2), r3 = LD(3), r4 = LD(4), r5 = LD(5), r6 = LD(6),
             r7 = LD(7);
 #undef LD
-    /* a: row pairs interleaved; b: row quads, two columns each */
-    __m128i a0 = _mm_unpacklo_epi16(r0, r1), a1 = _mm_unpackhi_epi16(r0, r1);
-    __m128i a2 = _mm_unpacklo_epi16(r2, r3), a3 = _mm_unpackhi_epi16(r2, r3);
-    __m128i a4 = _mm_unpacklo_epi16(r4, r5), a5 = _mm_unpackhi_epi16(r4, r5);
-    __m128i a6 = _mm_unpacklo_epi16(r6, r7), a7 = _mm_unpackhi_epi16(r6, r7);
-    __m128i b0 = _mm_unpacklo_epi32(a0, a2), b1 = _mm_unpackhi_epi32(a0, a2);
-    __m128i b2 = _mm_unpacklo_epi32(a1, a3), b3 = _mm_unpackhi_epi32(a1, a3);
-    __m128i b4 = _mm_unpacklo_epi32(a4, a6), b5 = _mm_unpackhi_epi32(a4, a6);
-    __m128i b6 = _mm_unpacklo_epi32(a5, a7), b7 = _mm_unpackhi_epi32(a5, a7);
-#define ST(k, v) _mm_storeu_si128((__m128i *)(d + (k) * ds), v)
-    ST(0, _mm_unpacklo_epi64(b0, b4));
-    ST(1, _mm_unpackhi_epi64(b0, b4));
-    ST(2, _mm_unpacklo_epi64(b1, b5));
-    ST(3, _mm_unpackhi_epi64(b1, b5));
-    ST(4, _mm_unpacklo_epi64(b2, b6));
-    ST(5, _mm_unpackhi_epi64(b2, b6));
-    ST(6, _mm_unpacklo_epi64(b3, b7));
-    ST(7, _mm_unpackhi_epi64(b3, b7));
-#undef ST
+    __m256i a0 = _mm256_unpacklo_epi16(r0, r1), a1 = _mm256_unpackhi_epi16(r0, r1);
+    __m256i a2 = _mm256_unpacklo_epi16(r2, r3), a3 = _mm256_unpackhi_epi16(r2, r3);
+    __m256i a4 = _mm256_unpacklo_epi16(r4, r5), a5 = _mm256_unpackhi_epi16(r4, r5);
+    __m256i a6 = _mm256_unpacklo_epi16(r6, r7), a7 = _mm256_unpackhi_epi16(r6, r7);
+    __m256i b0 = _mm256_unpacklo_epi32(a0, a2), b1 = _mm256_unpackhi_epi32(a0, a2);
+    __m256i b2 = _mm256_unpacklo_epi32(a1, a3), b3 = _mm256_unpackhi_epi32(a1, a3);
+    __m256i b4 = _mm256_unpacklo_epi32(a4, a6), b5 = _mm256_unpackhi_epi32(a4, a6);
+    __m256i b6 = _mm256_unpacklo_epi32(a5, a7), b7 = _mm256_unpackhi_epi32(a5, a7);
+    out[0] = _mm256_unpacklo_epi64(b0, b4);
+    out[1] = _mm256_unpackhi_epi64(b0, b4);
+    out[2] = _mm256_unpacklo_epi64(b1, b5);
+    out[3] = _mm256_unpackhi_epi64(b1, b5);
+    out[4] = _mm256_unpacklo_epi64(b2, b6);
+    out[5] = _mm256_unpackhi_epi64(b2, b6);
+    out[6] = _mm256_unpacklo_epi64(b3, b7);
+    out[7] = _mm256_unpackhi_epi64(b3, b7);
+}
+
+FD_AVX2 static inline void u16_16x16(const char *s, ptrdiff_t ss, char *d, ptrdiff_t ds)
+{
+    __m256i x[8], y[8];
+    u16_8x16_lanes(s, ss, x);
+    u16_8x16_lanes(s + 8 * ss, ss, y);
+    for (int j = 0; j < 8; j++) {
+        _mm256_storeu_si256((__m256i *)(d + j * ds), _mm256_permute2x128_si256(x[j], y[j], 0x20));
+        _mm256_storeu_si256((__m256i *)(d + (j + 8) * ds),
+                            _mm256_permute2x128_si256(x[j], y[j], 0x31));
+    }
 }
 
 FD_AVX512 static inline void f32_16x16(const char *s, ptrdiff_t ss, char *d, ptrdiff_t ds)
@@ -151,7 +162,7 @@ FD_AVX512 static inline void f64_8x8(const char *s, ptrdiff_t ss, char *d, ptrdi
 
 GRID(grid_f32_avx2, FD_AVX2, 8, f32_8x8)
 GRID(grid_f64_avx2, FD_AVX2, 4, f64_4x4)
-GRID(grid_u16_avx2, FD_AVX2, 8, u16_8x8)
+GRID(grid_u16_avx2, FD_AVX2, 16, u16_16x16)
 GRID(grid_f32_avx512, FD_AVX512, 16, f32_16x16)
 GRID(grid_f64_avx512, FD_AVX512, 8, f64_8x8)
 #endif
@@ -162,14 +173,14 @@ fd_transpose_fn fd_transpose_get(size_t es, size_t *h)
 #ifdef FD_X86
     case FD_ISA_AVX512:
         switch (es) {
-        case 2: *h = 8; return grid_u16_avx2;
+        case 2: *h = 16; return grid_u16_avx2;
         case 4: *h = 16; return grid_f32_avx512;
         case 8: *h = 8; return grid_f64_avx512;
         }
         return NULL;
     case FD_ISA_AVX2:
         switch (es) {
-        case 2: *h = 8; return grid_u16_avx2;
+        case 2: *h = 16; return grid_u16_avx2;
         case 4: *h = 8; return grid_f32_avx2;
         case 8: *h = 4; return grid_f64_avx2;
         }
