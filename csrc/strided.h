@@ -16,7 +16,7 @@ typedef struct {
     ptrdiff_t shape[64];
     ptrdiff_t strides[64];
     int contiguous; /* one run of elements of itemsize */
-    size_t itemsize;
+    size_t itemsize; /* bytes per element (sets a panel's height) */
 } fd_strided;
 
 void fd_strided_init(fd_strided *v, const fd_view *src, size_t itemsize);
