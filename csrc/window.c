@@ -18,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bits.h"
 #include "fastdrop.h"
+#include "kernels.h"
+#include "strided.h"
 #include "structured.h"
 
 #ifdef _OPENMP
@@ -26,6 +29,13 @@
 #endif
 
 #define MAXDIM 64
+/* Rows shorter than this take the short-row path: keep bits first, then one driver call. With
+ * data the second pass forgoes the fused kernels' overlap of Philox and memory traffic, which
+ * costs about as much as the per-row driver call once rows pass ~200 elements. */
+#define SHORT_ROW_MASK 1024
+#define SHORT_ROW_DATA 160
+#define SPAN_GROUPS 32        /* Philox groups (64 words each) drawn at once across close rows */
+#define PASS_ELEMS (1u << 18) /* elements per bits-then-apply pass (its mask stays in cache) */
 
 typedef struct {
     fd_dtype dtype;
@@ -143,10 +153,10 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
     return 0;
 }
 
-/* Rows of w (set up except r, L, base, gstride) over the block: merge the trailing dims the
- * block spans entirely, then run the rows, split between threads in units of 8 rows. */
-static int run_window(wjob_t *w, const ptrdiff_t *gshape, const ptrdiff_t *origin, uint64_t start,
-                      size_t n, int nthreads)
+/* The block's geometry in w (set up except r, L, base, gstride): merge the trailing dims the
+ * block spans entirely; r, L and the global start of row 0. */
+static void setup_rows(wjob_t *w, const ptrdiff_t *gshape, const ptrdiff_t *origin,
+                       uint64_t start)
 {
     const int ndim = w->ndim;
     const ptrdiff_t *lshape = w->lshape;
@@ -167,6 +177,144 @@ static int run_window(wjob_t *w, const ptrdiff_t *gshape, const ptrdiff_t *origi
     w->base = start;
     for (int d = 0; d < ndim; d++)
         w->base += (uint64_t)origin[d] * w->gstride[d];
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Short rows: the driver's fixed cost per call would dominate, so the keep bits of a pass of
+ * rows are drawn with the kernel table directly (one keep_bits call for several rows when
+ * they lie close together in the global index, else one per row) into a packed mask in local
+ * C order, and the pass is then one ordinary driver call reading that mask (mask_in).
+ * ---------------------------------------------------------------------------------------- */
+typedef struct {
+    const wjob_t *w;
+    const fd_bernoulli *b; /* bits are drawn: !drop_all, threshold > 0 */
+    const fd_kernels *k;
+    size_t first;          /* local index of mask bit 0 */
+    uint8_t *mask;
+    int close;             /* rows close enough that one draw spanning several pays */
+} bjob_t;
+
+/* Keep bits of local elements [i0, i0 + n) (n <= FD_TILE) into bits[0 .. n/64], zero past n. */
+static void window_bits(const bjob_t *m, size_t i0, size_t n, uint64_t *bits)
+{
+    const wjob_t *w = m->w;
+    const fd_bernoulli *b = m->b;
+    const int r = w->r;
+    const size_t L = w->L;
+    uint64_t span[SPAN_GROUPS + 1];
+    uint64_t s0 = 0, s1 = 0; /* span[] holds the keep bits of global [s0, s1) */
+    size_t nspan = 0;
+    ptrdiff_t idx[MAXDIM];
+    size_t rem = i0 / L, col = i0 % L;
+    uint64_t g = w->base;
+    for (int d = r - 1; d >= 0; d--) {
+        idx[d] = (ptrdiff_t)(rem % (size_t)w->lshape[d]);
+        rem /= (size_t)w->lshape[d];
+        g += (uint64_t)idx[d] * w->gstride[d];
+    }
+    memset(bits, 0, ((n + 63) / 64) * 8);
+    for (size_t done = 0; done < n;) {
+        size_t len = L - col < n - done ? L - col : n - done;
+        uint64_t a = g + col;
+        if (!nspan || a < s0 || a + len > s1 || a + len < a) {
+            size_t ng = ((a & 3) + len + 63) / 64;
+            if (m->close && r > 0) { /* the rest of this tile's rows, up to SPAN_GROUPS */
+                size_t rows = (n - done + L - 1) / L;
+                size_t want = ((a & 3) + (rows - 1) * w->gstride[r - 1] + L + 63) / 64;
+                if (want > ng)
+                    ng = want < SPAN_GROUPS ? want : SPAN_GROUPS;
+            }
+            span[ng] = 0;
+            m->k->keep_bits(span, ng, a >> 2, (uint32_t)b->seed, (uint32_t)(b->seed >> 32),
+                            b->stream, b->threshold);
+            nspan = ng + 1;
+            s0 = a & ~(uint64_t)3;
+            s1 = s0 + 64 * ng;
+        }
+        for (size_t c = 0; c < len; c += 64)
+            or_bits(bits, done + c, word_bits(span, nspan, (size_t)(a - s0) + c),
+                    len - c < 64 ? (unsigned)(len - c) : 64);
+        done += len;
+        col = 0;
+        for (int d = r - 1; d >= 0; d--) { /* next row */
+            g += w->gstride[d];
+            if (++idx[d] < w->lshape[d])
+                break;
+            g -= (uint64_t)w->lshape[d] * w->gstride[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+static void window_bits_chunk(const void *ctx, size_t lo, size_t hi)
+{
+    const bjob_t *m = ctx;
+    uint64_t bits[FD_TILE / 64 + 1];
+    for (size_t i = lo; i < hi; i += FD_TILE) {
+        size_t nt = hi - i < FD_TILE ? hi - i : FD_TILE;
+        window_bits(m, m->first + i, nt, bits);
+        memcpy(m->mask + i / 8, bits, (nt + 7) / 8);
+    }
+}
+
+/* Short rows (w set up by setup_rows, r >= 1, bits drawn from b): passes of whole indices of
+ * dim 0, 8 at a time so each pass starts on a mask byte; each pass draws its packed keep bits
+ * (into w->mask_out, else a scratch buffer), then runs w's operation reading them. */
+static int run_short_rows(const wjob_t *w, const fd_bernoulli *b, size_t n, int nthreads)
+{
+    const ptrdiff_t n0 = w->lshape[0];
+    const size_t e0 = n / (size_t)n0; /* elements per index of dim 0 */
+    size_t step = PASS_ELEMS / e0 & ~(size_t)7;
+    if (step < 8)
+        step = 8;
+    uint8_t *scratch = NULL;
+    if (!w->mask_out) {
+        size_t cap = (step < (size_t)n0 ? step : (size_t)n0) * e0;
+        if (!(scratch = malloc(cap / 8 + 8)))
+            return -2;
+    }
+    bjob_t m = {w, b, fd_kernels_current(), 0, NULL, 0};
+    /* one draw across rows costs the global stride between rows in Philox words; one draw per
+     * row costs its whole 64-word groups plus about a group's worth of setup */
+    m.close = w->gstride[w->r - 1] <= 64 * ((w->L + 3 + 63) / 64) + 64;
+    ptrdiff_t shape[MAXDIM];
+    fd_view xs, ys;
+    if (w->x) {
+        memcpy(shape, w->lshape, (size_t)w->ndim * sizeof *shape);
+        xs = *w->x;
+        ys = *w->y;
+        xs.shape = ys.shape = shape;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < (size_t)n0 && !rc; i += step) {
+        size_t cnt = (size_t)n0 - i < step ? (size_t)n0 - i : step, lo = i * e0, m_n = cnt * e0;
+        m.first = lo;
+        m.mask = w->mask_out ? w->mask_out + lo / 8 : scratch;
+        fd_parallel_chunks(m_n, nthreads, window_bits_chunk, &m);
+        if (!w->x)
+            continue;
+        shape[0] = (ptrdiff_t)cnt;
+        xs.data = w->x->data + (ptrdiff_t)i * w->x->strides[0];
+        ys.data = w->y->data + (ptrdiff_t)i * w->y->strides[0];
+        if (w->op) {
+            fd_struct_op o = *w->op;
+            o.bern = NULL;
+            o.mask = m.mask;
+            o.rstrides = NULL;
+            o.mask_out = NULL;
+            rc = fd_struct_apply(w->dtype, &xs, &ys, &o, nthreads);
+        } else {
+            rc = fd_masked_scale(w->dtype, &xs, &ys, m_n, m.mask, NULL, b, w->scaled, w->scale,
+                                 nthreads);
+        }
+    }
+    free(scratch);
+    return rc;
+}
+
+/* Rows of w (set up by setup_rows), split between threads in units of 8 rows. */
+static int run_window(wjob_t *w, size_t n, int nthreads)
+{
     size_t R = n / w->L;
 
     if (w->mask_out) /* rows not starting on a byte are OR-ed in: start from zeros */
@@ -252,7 +400,10 @@ int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
     w.b = b;
     w.scaled = scaled;
     w.scale = scale;
-    return run_window(&w, gshape, origin, b->offset, n, nthreads);
+    setup_rows(&w, gshape, origin, b->offset);
+    if (w.r > 0 && w.L < (x ? SHORT_ROW_DATA : SHORT_ROW_MASK) && !b->drop_all && b->threshold)
+        return run_short_rows(&w, b, n, nthreads);
+    return run_window(&w, n, nthreads);
 }
 
 int fd_struct_apply_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
@@ -274,5 +425,8 @@ int fd_struct_apply_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
     w.lshape = x->shape;
     w.mask_out = op->op == FD_OP_NOISE ? NULL : op->mask_out;
     w.op = op;
-    return run_window(&w, gshape, origin, op->bern ? op->bern->offset : op->offset, n, nthreads);
+    setup_rows(&w, gshape, origin, op->bern ? op->bern->offset : op->offset);
+    if (op->bern && w.r > 0 && w.L < SHORT_ROW_DATA && !op->bern->drop_all && op->bern->threshold)
+        return run_short_rows(&w, op->bern, n, nthreads);
+    return run_window(&w, n, nthreads);
 }
