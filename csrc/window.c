@@ -51,6 +51,8 @@ typedef struct {
     int scaled;
     double scale;
     const fd_struct_op *op;    /* fd_struct_apply rows */
+    const fd_kernels *k;
+    int lean;                  /* rows go straight to the kernel table (lean_row) */
 } wjob_t;
 
 /* OR the n bits src[0..n) (bit 0 of src[0] first) into dst at bit position pos.
@@ -78,6 +80,59 @@ static void bits_or(uint8_t *dst, size_t pos, const uint8_t *src, size_t n)
         if (k + 1 <= last)
             d[k + 1] |= (uint8_t)(v >> (8 - s));
     }
+}
+
+/* One row whose x and y are contiguous, straight through the ISA's fused kernel (Philox bits
+ * and arithmetic per 64-element group), as the drivers' tiles do, without their per-call set-up.
+ * mout (NULL: no mask) receives the row's packed bits. */
+static void lean_row(const wjob_t *w, const char *x, char *y, uint64_t g, uint8_t *mout)
+{
+    static const size_t sizes[] = {2, 4, 8};
+    const fd_struct_op *op = w->op;
+    const fd_bernoulli *b = op ? op->bern : w->b;
+    const size_t es = sizes[w->dtype];
+    const float s32 = (float)w->scale, a32 = op ? (float)op->a : 0, b32 = op ? (float)op->b : 0,
+                d32 = op ? (float)op->d : 0;
+    uint64_t bits[FD_TILE / 64 + 1];
+    for (size_t i = 0; i < w->L; i += FD_TILE) {
+        size_t n = w->L - i < FD_TILE ? w->L - i : FD_TILE;
+        uint64_t g0 = g + i;
+        fd_philox_run run = {g0 >> 2, (unsigned)(g0 & 3), (uint32_t)b->seed,
+                             (uint32_t)(b->seed >> 32), b->stream, b->threshold};
+        const char *xp = x + i * es;
+        char *yp = y + i * es;
+        if (op && w->dtype == FD_F32)
+            w->k->affine_f32((const float *)xp, (float *)yp, bits, n, &run, a32, b32, d32);
+        else if (op && w->dtype == FD_F64)
+            w->k->affine_f64((const double *)xp, (double *)yp, bits, n, &run, op->a, op->b,
+                             op->d);
+        else if (op)
+            w->k->affine_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, &run, a32, b32, d32);
+        else if (w->dtype == FD_F32)
+            w->k->fused_f32((const float *)xp, (float *)yp, bits, n, &run, s32, w->scaled);
+        else if (w->dtype == FD_F64)
+            w->k->fused_f64((const double *)xp, (double *)yp, bits, n, &run, w->scale,
+                            w->scaled);
+        else
+            w->k->fused_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, &run, s32, w->scaled);
+        if (mout) {
+            if (n & 63) /* the kernels leave the last word's bits past n unspecified */
+                bits[n / 64] &= (1ull << (n & 63)) - 1;
+            memcpy(mout + i / 8, bits, (n + 7) / 8);
+        }
+    }
+}
+
+/* Whether the rows of v (dims [r, ndim)) are contiguous runs of elements of size es. */
+static int rows_contiguous(const fd_view *v, int r, size_t es)
+{
+    ptrdiff_t want = (ptrdiff_t)es;
+    for (int d = v->ndim - 1; d >= r; d--) {
+        if (v->shape[d] != 1 && v->strides[d] != want)
+            return 0;
+        want *= v->shape[d];
+    }
+    return 1;
 }
 
 /* Rows [r0, r1) on the calling thread; tmp holds ceil(L/8) bytes (or is NULL: no mask). */
@@ -113,8 +168,10 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
         uint8_t *mout = NULL;
         if (w->mask_out)
             mout = (pos & 7) ? tmp : w->mask_out + pos / 8;
-        int rc;
-        if (w->op) {
+        int rc = 0;
+        if (w->lean && nthreads == 1) { /* (a row given threads keeps the driver's split) */
+            lean_row(w, xd, yd, g, mout);
+        } else if (w->op) {
             fd_struct_op o = *w->op;
             fd_bernoulli b;
             if (o.bern) {
@@ -315,6 +372,19 @@ static int run_short_rows(const wjob_t *w, const fd_bernoulli *b, size_t n, int 
 /* Rows of w (set up by setup_rows), split between threads in units of 8 rows. */
 static int run_window(wjob_t *w, size_t n, int nthreads)
 {
+    static const size_t sizes[] = {2, 4, 8};
+    const fd_bernoulli *b = w->op ? w->op->bern : w->b;
+    w->k = fd_kernels_current();
+    if (w->x && b && !b->drop_all && b->threshold && (!w->op || w->op->op == FD_OP_AFFINE) &&
+        rows_contiguous(w->x, w->r, sizes[w->dtype]) &&
+        rows_contiguous(w->y, w->r, sizes[w->dtype])) {
+        if (w->op)
+            w->lean = 1; /* the affine_* kernels are never NULL */
+        else
+            w->lean = w->dtype == FD_F32   ? w->k->fused_f32 != NULL
+                      : w->dtype == FD_F64 ? w->k->fused_f64 != NULL
+                                           : w->k->fused_f16 != NULL;
+    }
     size_t R = n / w->L;
 
     if (w->mask_out) /* rows not starting on a byte are OR-ed in: start from zeros */
