@@ -20,6 +20,7 @@
 
 #include "bits.h"
 #include "fastdrop.h"
+#include "gaussian.h"
 #include "kernels.h"
 #include "strided.h"
 #include "structured.h"
@@ -36,6 +37,7 @@
 #define SHORT_ROW_DATA 160
 #define SPAN_GROUPS 32        /* Philox groups (64 words each) drawn at once across close rows */
 #define PASS_ELEMS (1u << 18) /* elements per bits-then-apply pass (its mask stays in cache) */
+#define NOISE_SPAN 4096       /* elements of a Gaussian batch buffer (a multiple of 128) */
 
 typedef struct {
     fd_dtype dtype;
@@ -52,7 +54,8 @@ typedef struct {
     double scale;
     const fd_struct_op *op;    /* fd_struct_apply rows */
     const fd_kernels *k;
-    int lean;                  /* rows go straight to the kernel table (lean_row) */
+    int lean;                  /* rows go straight to the kernel table (lean_row, noise_row) */
+    int noise_close;           /* Gaussian rows close enough to share a batch */
 } wjob_t;
 
 /* OR the n bits src[0..n) (bit 0 of src[0] first) into dst at bit position pos.
@@ -135,10 +138,63 @@ static int rows_contiguous(const fd_view *v, int r, size_t es)
     return 1;
 }
 
+/* Gaussian rows with contiguous data, batched: rows close together in the global index are
+ * copied into one buffer at their global positions, the noise is applied over the buffer's
+ * 128-aligned span in one call (whole 32-block Philox batches: the vector words), and the rows
+ * are copied out. The transform is elementwise, so each value is the one of its global index;
+ * the gaps between rows are computed and discarded. */
+typedef struct {
+    char *buf;     /* NOISE_SPAN elements */
+    char **ydst;   /* row destinations (at most NOISE_SPAN rows) */
+    size_t *pos;   /* row positions in buf */
+    uint64_t s0;   /* global index of buf[0], a multiple of 128 */
+    size_t used, nrows;
+} noise_batch;
+
+static void noise_flush(const wjob_t *w, noise_batch *nb, size_t es)
+{
+    if (!nb->nrows)
+        return;
+    size_t len = (nb->used + 127) & ~(size_t)127;
+    fd_gaussian_apply(w->dtype, nb->buf, nb->buf, len, nb->s0, w->op->seed, w->op->sigma);
+    for (size_t k = 0; k < nb->nrows; k++)
+        memcpy(nb->ydst[k], nb->buf + nb->pos[k] * es, w->L * es);
+    nb->nrows = nb->used = 0;
+}
+
+static void noise_row(const wjob_t *w, noise_batch *nb, const char *x, char *y, uint64_t g,
+                      size_t es)
+{
+    if (nb->nrows && (!w->noise_close || g < nb->s0 || g - nb->s0 > NOISE_SPAN - w->L))
+        noise_flush(w, nb, es);
+    if (!nb->nrows)
+        nb->s0 = g & ~(uint64_t)127;
+    size_t p = (size_t)(g - nb->s0);
+    memcpy(nb->buf + p * es, x, w->L * es);
+    nb->ydst[nb->nrows] = y;
+    nb->pos[nb->nrows++] = p;
+    if (p + w->L > nb->used)
+        nb->used = p + w->L;
+}
+
 /* Rows [r0, r1) on the calling thread; tmp holds ceil(L/8) bytes (or is NULL: no mask). */
 static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nthreads)
 {
+    static const size_t sizes[] = {2, 4, 8};
     const int r = w->r, nd = w->ndim;
+    const size_t es = sizes[w->dtype];
+    noise_batch nb = {0};
+    if (w->lean && nthreads == 1 && w->op && w->op->op == FD_OP_NOISE) {
+        nb.buf = calloc(NOISE_SPAN, es); /* zeros: the gaps compute on defined values */
+        nb.ydst = malloc(NOISE_SPAN * sizeof *nb.ydst);
+        nb.pos = malloc(NOISE_SPAN * sizeof *nb.pos);
+        if (!nb.buf || !nb.ydst || !nb.pos) {
+            free(nb.buf);
+            free(nb.ydst);
+            free(nb.pos);
+            return -2;
+        }
+    }
     ptrdiff_t idx[MAXDIM];
     size_t rem = r0;
     for (int d = r - 1; d >= 0; d--) {
@@ -154,6 +210,7 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
         yv.shape = w->y->shape + r;
         yv.strides = w->y->strides + r;
     }
+    int rc = 0;
     for (size_t row = r0; row < r1; row++) {
         uint64_t g = w->base;
         char *xd = w->x ? w->x->data : NULL, *yd = w->y ? w->y->data : NULL;
@@ -168,8 +225,9 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
         uint8_t *mout = NULL;
         if (w->mask_out)
             mout = (pos & 7) ? tmp : w->mask_out + pos / 8;
-        int rc = 0;
-        if (w->lean && nthreads == 1) { /* (a row given threads keeps the driver's split) */
+        if (w->lean && nthreads == 1 && nb.buf) { /* (a row given threads: the driver's split) */
+            noise_row(w, &nb, xd, yd, g, es);
+        } else if (w->lean && nthreads == 1) {
             lean_row(w, xd, yd, g, mout);
         } else if (w->op) {
             fd_struct_op o = *w->op;
@@ -198,7 +256,7 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
             }
         }
         if (rc)
-            return rc;
+            break;
         if (mout == tmp && tmp)
             bits_or(w->mask_out, pos, tmp, w->L);
         for (int d = r - 1; d >= 0; d--) { /* next row */
@@ -207,7 +265,12 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
             idx[d] = 0;
         }
     }
-    return 0;
+    if (!rc)
+        noise_flush(w, &nb, es);
+    free(nb.buf);
+    free(nb.ydst);
+    free(nb.pos);
+    return rc;
 }
 
 /* The block's geometry in w (set up except r, L, base, gstride): merge the trailing dims the
@@ -375,9 +438,14 @@ static int run_window(wjob_t *w, size_t n, int nthreads)
     static const size_t sizes[] = {2, 4, 8};
     const fd_bernoulli *b = w->op ? w->op->bern : w->b;
     w->k = fd_kernels_current();
-    if (w->x && b && !b->drop_all && b->threshold && (!w->op || w->op->op == FD_OP_AFFINE) &&
-        rows_contiguous(w->x, w->r, sizes[w->dtype]) &&
-        rows_contiguous(w->y, w->r, sizes[w->dtype])) {
+    int contiguous = w->x && rows_contiguous(w->x, w->r, sizes[w->dtype]) &&
+                     rows_contiguous(w->y, w->r, sizes[w->dtype]);
+    if (contiguous && w->op && w->op->op == FD_OP_NOISE) {
+        w->lean = w->L <= NOISE_SPAN - 128; /* batched (noise_row) */
+        /* a shared batch computes the gaps between rows, a row alone its 128-aligned span */
+        w->noise_close = w->r > 0 && w->gstride[w->r - 1] <= w->L + 128;
+    } else if (contiguous && b && !b->drop_all && b->threshold &&
+               (!w->op || w->op->op == FD_OP_AFFINE)) {
         if (w->op)
             w->lean = 1; /* the affine_* kernels are never NULL */
         else

@@ -161,14 +161,19 @@ def test_short_rows_threads_and_isas(restore_threads, threads, isa_name):
             ga = fd.alpha_dropout_backward(whole, 0.3, seed=41, offset=offset)
             assert_bitwise_equal(fd.alpha_dropout_backward(whole[sl], 0.3, seed=41,
                                                            offset=offset, window=win), ga[sl])
+            yg = fd.gaussian_dropout(whole, 0.3, seed=41, offset=offset)
+            assert_bitwise_equal(fd.gaussian_dropout(whole[sl], 0.3, seed=41, offset=offset,
+                                                     window=win), yg[sl])
         shape, sl = SHORT_ROW_CASES[1]
         win = (shape, _origin(sl))
         for dtype in DTYPES:  # every dtype, non-contiguous blocks and in place
             whole = values(shape, dtype)
             y = fd.dropout(whole, 0.6, seed=5, offset=9)
             ya = fd.alpha_dropout(whole, 0.6, seed=5, offset=9)
+            yg = fd.gaussian_dropout(whole, 0.6, seed=5, offset=9)
             for lay in ("C", "F", "reversed", "step"):
-                for f, want in ((fd.dropout, y), (fd.alpha_dropout, ya)):
+                for f, want in ((fd.dropout, y), (fd.alpha_dropout, ya),
+                                (fd.gaussian_dropout, yg)):
                     blk = layout(whole[sl].copy(), lay)
                     assert_bitwise_equal(f(blk, 0.6, seed=5, offset=9, window=win), want[sl],
                                          f"{dtype} {lay}")
@@ -189,6 +194,10 @@ def test_short_rows_match_the_reference():
         assert_mask_equal(mb, mr)
         assert_bitwise_equal(fd.alpha_dropout(whole[sl], p, seed=3, offset=11, window=win),
                              R.alpha_dropout(whole[sl], p, seed=3, offset=11, window=win))
+        if p < 1:
+            assert_bitwise_equal(
+                fd.gaussian_dropout(whole[sl], p, seed=3, offset=11, window=win),
+                R.gaussian_dropout(whole[sl], p, seed=3, offset=11, window=win))
 
 
 def test_tiling_covers_the_whole_array():
