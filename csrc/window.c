@@ -377,22 +377,12 @@ static void window_bits_chunk(const void *ctx, size_t lo, size_t hi)
     }
 }
 
-/* Short rows (w set up by setup_rows, r >= 1, bits drawn from b): passes of whole indices of
- * dim 0, 8 at a time so each pass starts on a mask byte; each pass draws its packed keep bits
- * (into w->mask_out, else a scratch buffer), then runs w's operation reading them. */
-static int run_short_rows(const wjob_t *w, const fd_bernoulli *b, size_t n, int nthreads)
+/* Indices [i0, i1) of dim 0 (i0 a multiple of 8, so the mask starts on a byte) in passes of
+ * `step` (a multiple of 8): each pass draws its packed keep bits (into w->mask_out, else
+ * scratch), then runs w's operation on its sub-block reading them. */
+static int short_rows_range(const wjob_t *w, const fd_bernoulli *b, size_t e0, size_t i0,
+                            size_t i1, size_t step, uint8_t *scratch, int nthreads)
 {
-    const ptrdiff_t n0 = w->lshape[0];
-    const size_t e0 = n / (size_t)n0; /* elements per index of dim 0 */
-    size_t step = PASS_ELEMS / e0 & ~(size_t)7;
-    if (step < 8)
-        step = 8;
-    uint8_t *scratch = NULL;
-    if (!w->mask_out) {
-        size_t cap = (step < (size_t)n0 ? step : (size_t)n0) * e0;
-        if (!(scratch = malloc(cap / 8 + 8)))
-            return -2;
-    }
     bjob_t m = {w, b, fd_kernels_current(), 0, NULL, 0};
     /* one draw across rows costs the global stride between rows in Philox words; one draw per
      * row costs its whole 64-word groups plus about a group's worth of setup */
@@ -406,11 +396,11 @@ static int run_short_rows(const wjob_t *w, const fd_bernoulli *b, size_t n, int 
         xs.shape = ys.shape = shape;
     }
     int rc = 0;
-    for (size_t i = 0; i < (size_t)n0 && !rc; i += step) {
-        size_t cnt = (size_t)n0 - i < step ? (size_t)n0 - i : step, lo = i * e0, m_n = cnt * e0;
+    for (size_t i = i0; i < i1 && !rc; i += step) {
+        size_t cnt = i1 - i < step ? i1 - i : step, lo = i * e0, nel = cnt * e0;
         m.first = lo;
         m.mask = w->mask_out ? w->mask_out + lo / 8 : scratch;
-        fd_parallel_chunks(m_n, nthreads, window_bits_chunk, &m);
+        fd_parallel_chunks(nel, nthreads, window_bits_chunk, &m);
         if (!w->x)
             continue;
         shape[0] = (ptrdiff_t)cnt;
@@ -424,10 +414,53 @@ static int run_short_rows(const wjob_t *w, const fd_bernoulli *b, size_t n, int 
             o.mask_out = NULL;
             rc = fd_struct_apply(w->dtype, &xs, &ys, &o, nthreads);
         } else {
-            rc = fd_masked_scale(w->dtype, &xs, &ys, m_n, m.mask, NULL, b, w->scaled, w->scale,
+            rc = fd_masked_scale(w->dtype, &xs, &ys, nel, m.mask, NULL, b, w->scaled, w->scale,
                                  nthreads);
         }
     }
+    return rc;
+}
+
+/* Short rows (w set up by setup_rows, r >= 1, bits drawn from b). Threads split dim 0 in units
+ * of 8 indices inside one parallel region (a region per pass would cost a scheduler time slice
+ * each on a busy machine); a block with fewer than 16 indices on dim 0 runs its passes in order,
+ * each pass using the threads. */
+static int run_short_rows(const wjob_t *w, const fd_bernoulli *b, size_t n, int nthreads)
+{
+    const size_t n0 = (size_t)w->lshape[0];
+    const size_t e0 = n / n0; /* elements per index of dim 0 */
+    size_t step = PASS_ELEMS / e0 & ~(size_t)7;
+    if (step < 8)
+        step = 8;
+    size_t scratch_bytes = w->mask_out ? 0 : (step < n0 ? step : n0) * e0 / 8 + 8;
+    size_t units = (n0 + 7) / 8;
+    if (nthreads < 1 || n < fd_parallel_threshold())
+        nthreads = 1;
+    int rc = 0;
+#ifdef _OPENMP
+    if (nthreads > 1 && n0 >= 16) {
+        if ((size_t)nthreads > units)
+            nthreads = (int)units;
+#pragma omp parallel num_threads(nthreads) reduction(| : rc)
+        {
+            size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+            size_t lo = units * t / nt * 8, hi = units * (t + 1) / nt * 8;
+            if (hi > n0)
+                hi = n0;
+            uint8_t *scratch = scratch_bytes ? malloc(scratch_bytes) : NULL;
+            if (scratch_bytes && !scratch)
+                rc = -2;
+            else if (lo < hi)
+                rc = short_rows_range(w, b, e0, lo, hi, step, scratch, 1);
+            free(scratch);
+        }
+        return rc;
+    }
+#endif
+    uint8_t *scratch = scratch_bytes ? malloc(scratch_bytes) : NULL;
+    if (scratch_bytes && !scratch)
+        return -2;
+    rc = short_rows_range(w, b, e0, 0, n0, step, scratch, nthreads);
     free(scratch);
     return rc;
 }

@@ -123,10 +123,11 @@ def test_large_blocks_threads_and_isas(restore_threads, threads, isa_name):
 SHORT_ROW_CASES = (
     ((4100, 23), (slice(3, 4099), slice(5, 18))),        # 13-element rows, 23 apart
     ((700, 9, 41), (slice(1, 700), slice(2, 9), slice(3, 40))),
-    ((9000, 7), (slice(0, 8999), slice(1, 6))),          # 5-element rows
+    ((16000, 7), (slice(0, 15999), slice(1, 6))),        # 5-element rows
     ((300, 3001), (slice(2, 299), slice(777, 900))),     # far apart: one draw per row
     ((130, 4, 160), (slice(1, 129), slice(0, 4), slice(1, 158))),  # 157: the longest kind
-    ((64000, 3), (slice(5, 63999), slice(1, 2))),        # single-element rows
+    ((70000, 3), (slice(5, 69999), slice(1, 2))),        # single-element rows
+    ((6, 9000, 11), (slice(1, 5), slice(0, 9000), slice(2, 9))),  # few indices on dim 0
 )
 
 
