@@ -7,8 +7,16 @@
  * (docs/contract.md, "Windows"). Trailing dimensions along which the block spans the whole
  * global extent are contiguous in the global index, so they are merged; each remaining "row"
  * of the block (the last non-full dimension and everything after it) is then one contiguous run
- * of global indices and is handed to fd_masked_scale (or fd_struct_apply) with its global
- * start offset + G(row start) as the Bernoulli offset (and, for NOISE, the normals' offset).
+ * of global indices starting at offset + G(row start).
+ *
+ * A whole driver call per row costs ~0.1 us, so rows go one of three ways:
+ *   - short rows with Bernoulli bits (run_short_rows): the keep bits of a pass of rows are drawn
+ *     with the kernel table into a packed mask (one keep_bits call spanning several rows when
+ *     they lie close in the global index), then the pass is one driver call reading the mask;
+ *   - rows whose x and y are contiguous (run_rows): straight to the ISA's fused / affine kernels
+ *     (lean_row), Gaussian rows batched into one aligned span per call (noise_row);
+ *   - otherwise (strided rows, the scalar ISA's dropout, long rows given threads): each row is
+ *     handed to fd_masked_scale (or fd_struct_apply) with its global start as the offset.
  *
  * Packed mask: local C order, ceil(n / 8) bytes. A row whose first local element is not a
  * multiple of 8 has its bits drawn into a per-thread buffer and shifted into place. Rows are
