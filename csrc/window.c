@@ -344,6 +344,7 @@ static void window_bits(const bjob_t *m, size_t i0, size_t n, uint64_t *bits)
     for (size_t done = 0; done < n;) {
         size_t len = L - col < n - done ? L - col : n - done;
         uint64_t a = g + col;
+        /* (a + len wraps to 0 only for the row ending the index space at 2^64) */
         if (!nspan || a < s0 || a + len > s1 || a + len < a) {
             size_t ng = ((a & 3) + len + 63) / 64;
             if (m->close && r > 0) { /* the rest of this tile's rows, up to SPAN_GROUPS */
