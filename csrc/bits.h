@@ -48,7 +48,7 @@ static inline void or_bits(uint64_t *dst, size_t pos, uint64_t v, unsigned len)
         dst[w + 1] |= v >> (64 - sh);
 }
 
-static void set_run(uint64_t *dst, size_t pos, size_t len)
+static inline void set_run(uint64_t *dst, size_t pos, size_t len)
 {
     while (len) {
         unsigned l = len < 64 ? (unsigned)len : 64;

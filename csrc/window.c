@@ -7,8 +7,16 @@
  * (docs/contract.md, "Windows"). Trailing dimensions along which the block spans the whole
  * global extent are contiguous in the global index, so they are merged; each remaining "row"
  * of the block (the last non-full dimension and everything after it) is then one contiguous run
- * of global indices and is handed to fd_masked_scale (or fd_struct_apply) with its global
- * start offset + G(row start) as the Bernoulli offset (and, for NOISE, the normals' offset).
+ * of global indices starting at offset + G(row start).
+ *
+ * A whole driver call per row costs ~0.1 us, so rows go one of three ways:
+ *   - short rows with Bernoulli bits (run_short_rows): the keep bits of a pass of rows are drawn
+ *     with the kernel table into a packed mask (one keep_bits call spanning several rows when
+ *     they lie close in the global index), then the pass is one driver call reading the mask;
+ *   - rows whose x and y are contiguous (run_rows): straight to the ISA's fused / affine kernels
+ *     (lean_row), Gaussian rows batched into one aligned span per call (noise_row);
+ *   - otherwise (strided rows, the scalar ISA's dropout, long rows given threads): each row is
+ *     handed to fd_masked_scale (or fd_struct_apply) with its global start as the offset.
  *
  * Packed mask: local C order, ceil(n / 8) bytes. A row whose first local element is not a
  * multiple of 8 has its bits drawn into a per-thread buffer and shifted into place. Rows are
@@ -18,7 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bits.h"
 #include "fastdrop.h"
+#include "gaussian.h"
+#include "kernels.h"
+#include "strided.h"
 #include "structured.h"
 
 #ifdef _OPENMP
@@ -26,6 +38,14 @@
 #endif
 
 #define MAXDIM 64
+/* Rows shorter than this take the short-row path: keep bits first, then one driver call. With
+ * data the second pass forgoes the fused kernels' overlap of Philox and memory traffic, which
+ * costs about as much as the per-row driver call once rows pass ~200 elements. */
+#define SHORT_ROW_MASK 1024
+#define SHORT_ROW_DATA 160
+#define SPAN_GROUPS 32        /* Philox groups (64 words each) drawn at once across close rows */
+#define PASS_ELEMS (1u << 18) /* elements per bits-then-apply pass (its mask stays in cache) */
+#define NOISE_SPAN 4096       /* elements of a Gaussian batch buffer (a multiple of 128) */
 
 typedef struct {
     fd_dtype dtype;
@@ -41,6 +61,9 @@ typedef struct {
     int scaled;
     double scale;
     const fd_struct_op *op;    /* fd_struct_apply rows */
+    const fd_kernels *k;
+    int lean;                  /* rows go straight to the kernel table (lean_row, noise_row) */
+    int noise_close;           /* Gaussian rows close enough to share a batch */
 } wjob_t;
 
 /* OR the n bits src[0..n) (bit 0 of src[0] first) into dst at bit position pos.
@@ -70,10 +93,116 @@ static void bits_or(uint8_t *dst, size_t pos, const uint8_t *src, size_t n)
     }
 }
 
+/* One row whose x and y are contiguous, straight through the ISA's fused kernel (Philox bits
+ * and arithmetic per 64-element group), as the drivers' tiles do, without their per-call set-up.
+ * mout (NULL: no mask) receives the row's packed bits. */
+static void lean_row(const wjob_t *w, const char *x, char *y, uint64_t g, uint8_t *mout)
+{
+    static const size_t sizes[] = {2, 4, 8};
+    const fd_struct_op *op = w->op;
+    const fd_bernoulli *b = op ? op->bern : w->b;
+    const size_t es = sizes[w->dtype];
+    const float s32 = (float)w->scale, a32 = op ? (float)op->a : 0, b32 = op ? (float)op->b : 0,
+                d32 = op ? (float)op->d : 0;
+    uint64_t bits[FD_TILE / 64 + 1];
+    for (size_t i = 0; i < w->L; i += FD_TILE) {
+        size_t n = w->L - i < FD_TILE ? w->L - i : FD_TILE;
+        uint64_t g0 = g + i;
+        fd_philox_run run = {g0 >> 2, (unsigned)(g0 & 3), (uint32_t)b->seed,
+                             (uint32_t)(b->seed >> 32), b->stream, b->threshold};
+        const char *xp = x + i * es;
+        char *yp = y + i * es;
+        if (op && w->dtype == FD_F32)
+            w->k->affine_f32((const float *)xp, (float *)yp, bits, n, &run, a32, b32, d32);
+        else if (op && w->dtype == FD_F64)
+            w->k->affine_f64((const double *)xp, (double *)yp, bits, n, &run, op->a, op->b,
+                             op->d);
+        else if (op)
+            w->k->affine_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, &run, a32, b32, d32);
+        else if (w->dtype == FD_F32)
+            w->k->fused_f32((const float *)xp, (float *)yp, bits, n, &run, s32, w->scaled);
+        else if (w->dtype == FD_F64)
+            w->k->fused_f64((const double *)xp, (double *)yp, bits, n, &run, w->scale,
+                            w->scaled);
+        else
+            w->k->fused_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, &run, s32, w->scaled);
+        if (mout) {
+            if (n & 63) /* the kernels leave the last word's bits past n unspecified */
+                bits[n / 64] &= (1ull << (n & 63)) - 1;
+            memcpy(mout + i / 8, bits, (n + 7) / 8);
+        }
+    }
+}
+
+/* Whether the rows of v (dims [r, ndim)) are contiguous runs of elements of size es. */
+static int rows_contiguous(const fd_view *v, int r, size_t es)
+{
+    ptrdiff_t want = (ptrdiff_t)es;
+    for (int d = v->ndim - 1; d >= r; d--) {
+        if (v->shape[d] != 1 && v->strides[d] != want)
+            return 0;
+        want *= v->shape[d];
+    }
+    return 1;
+}
+
+/* Gaussian rows with contiguous data, batched: rows close together in the global index are
+ * copied into one buffer at their global positions, the noise is applied over the buffer's
+ * 128-aligned span in one call (whole 32-block Philox batches: the vector words), and the rows
+ * are copied out. The transform is elementwise, so each value is the one of its global index;
+ * the gaps between rows are computed and discarded. */
+typedef struct {
+    char *buf;     /* NOISE_SPAN elements */
+    char **ydst;   /* row destinations (at most NOISE_SPAN rows) */
+    size_t *pos;   /* row positions in buf */
+    uint64_t s0;   /* global index of buf[0], a multiple of 128 */
+    size_t used, nrows;
+} noise_batch;
+
+static void noise_flush(const wjob_t *w, noise_batch *nb, size_t es)
+{
+    if (!nb->nrows)
+        return;
+    size_t len = (nb->used + 127) & ~(size_t)127;
+    fd_gaussian_apply(w->dtype, nb->buf, nb->buf, len, nb->s0, w->op->seed, w->op->sigma);
+    for (size_t k = 0; k < nb->nrows; k++)
+        memcpy(nb->ydst[k], nb->buf + nb->pos[k] * es, w->L * es);
+    nb->nrows = nb->used = 0;
+}
+
+static void noise_row(const wjob_t *w, noise_batch *nb, const char *x, char *y, uint64_t g,
+                      size_t es)
+{
+    if (nb->nrows && (!w->noise_close || g < nb->s0 || g - nb->s0 > NOISE_SPAN - w->L))
+        noise_flush(w, nb, es);
+    if (!nb->nrows)
+        nb->s0 = g & ~(uint64_t)127;
+    size_t p = (size_t)(g - nb->s0);
+    memcpy(nb->buf + p * es, x, w->L * es);
+    nb->ydst[nb->nrows] = y;
+    nb->pos[nb->nrows++] = p;
+    if (p + w->L > nb->used)
+        nb->used = p + w->L;
+}
+
 /* Rows [r0, r1) on the calling thread; tmp holds ceil(L/8) bytes (or is NULL: no mask). */
 static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nthreads)
 {
+    static const size_t sizes[] = {2, 4, 8};
     const int r = w->r, nd = w->ndim;
+    const size_t es = sizes[w->dtype];
+    noise_batch nb = {0};
+    if (w->lean && nthreads == 1 && w->op && w->op->op == FD_OP_NOISE) {
+        nb.buf = calloc(NOISE_SPAN, es); /* zeros: the gaps compute on defined values */
+        nb.ydst = malloc(NOISE_SPAN * sizeof *nb.ydst);
+        nb.pos = malloc(NOISE_SPAN * sizeof *nb.pos);
+        if (!nb.buf || !nb.ydst || !nb.pos) {
+            free(nb.buf);
+            free(nb.ydst);
+            free(nb.pos);
+            return -2;
+        }
+    }
     ptrdiff_t idx[MAXDIM];
     size_t rem = r0;
     for (int d = r - 1; d >= 0; d--) {
@@ -89,6 +218,7 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
         yv.shape = w->y->shape + r;
         yv.strides = w->y->strides + r;
     }
+    int rc = 0;
     for (size_t row = r0; row < r1; row++) {
         uint64_t g = w->base;
         char *xd = w->x ? w->x->data : NULL, *yd = w->y ? w->y->data : NULL;
@@ -103,8 +233,11 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
         uint8_t *mout = NULL;
         if (w->mask_out)
             mout = (pos & 7) ? tmp : w->mask_out + pos / 8;
-        int rc;
-        if (w->op) {
+        if (w->lean && nthreads == 1 && nb.buf) { /* (a row given threads: the driver's split) */
+            noise_row(w, &nb, xd, yd, g, es);
+        } else if (w->lean && nthreads == 1) {
+            lean_row(w, xd, yd, g, mout);
+        } else if (w->op) {
             fd_struct_op o = *w->op;
             fd_bernoulli b;
             if (o.bern) {
@@ -131,7 +264,7 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
             }
         }
         if (rc)
-            return rc;
+            break;
         if (mout == tmp && tmp)
             bits_or(w->mask_out, pos, tmp, w->L);
         for (int d = r - 1; d >= 0; d--) { /* next row */
@@ -140,13 +273,18 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
             idx[d] = 0;
         }
     }
-    return 0;
+    if (!rc)
+        noise_flush(w, &nb, es);
+    free(nb.buf);
+    free(nb.ydst);
+    free(nb.pos);
+    return rc;
 }
 
-/* Rows of w (set up except r, L, base, gstride) over the block: merge the trailing dims the
- * block spans entirely, then run the rows, split between threads in units of 8 rows. */
-static int run_window(wjob_t *w, const ptrdiff_t *gshape, const ptrdiff_t *origin, uint64_t start,
-                      size_t n, int nthreads)
+/* The block's geometry in w (set up except r, L, base, gstride): merge the trailing dims the
+ * block spans entirely; r, L and the global start of row 0. */
+static void setup_rows(wjob_t *w, const ptrdiff_t *gshape, const ptrdiff_t *origin,
+                       uint64_t start)
 {
     const int ndim = w->ndim;
     const ptrdiff_t *lshape = w->lshape;
@@ -167,6 +305,196 @@ static int run_window(wjob_t *w, const ptrdiff_t *gshape, const ptrdiff_t *origi
     w->base = start;
     for (int d = 0; d < ndim; d++)
         w->base += (uint64_t)origin[d] * w->gstride[d];
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Short rows: the driver's fixed cost per call would dominate, so the keep bits of a pass of
+ * rows are drawn with the kernel table directly (one keep_bits call for several rows when
+ * they lie close together in the global index, else one per row) into a packed mask in local
+ * C order, and the pass is then one ordinary driver call reading that mask (mask_in).
+ * ---------------------------------------------------------------------------------------- */
+typedef struct {
+    const wjob_t *w;
+    const fd_bernoulli *b; /* bits are drawn: !drop_all, threshold > 0 */
+    const fd_kernels *k;
+    size_t first;          /* local index of mask bit 0 */
+    uint8_t *mask;
+    int close;             /* rows close enough that one draw spanning several pays */
+} bjob_t;
+
+/* Keep bits of local elements [i0, i0 + n) (n <= FD_TILE) into bits[0 .. n/64], zero past n. */
+static void window_bits(const bjob_t *m, size_t i0, size_t n, uint64_t *bits)
+{
+    const wjob_t *w = m->w;
+    const fd_bernoulli *b = m->b;
+    const int r = w->r;
+    const size_t L = w->L;
+    uint64_t span[SPAN_GROUPS + 1];
+    uint64_t s0 = 0, s1 = 0; /* span[] holds the keep bits of global [s0, s1) */
+    size_t nspan = 0;
+    ptrdiff_t idx[MAXDIM];
+    size_t rem = i0 / L, col = i0 % L;
+    uint64_t g = w->base;
+    for (int d = r - 1; d >= 0; d--) {
+        idx[d] = (ptrdiff_t)(rem % (size_t)w->lshape[d]);
+        rem /= (size_t)w->lshape[d];
+        g += (uint64_t)idx[d] * w->gstride[d];
+    }
+    memset(bits, 0, ((n + 63) / 64) * 8);
+    for (size_t done = 0; done < n;) {
+        size_t len = L - col < n - done ? L - col : n - done;
+        uint64_t a = g + col;
+        /* (a + len wraps to 0 only for the row ending the index space at 2^64) */
+        if (!nspan || a < s0 || a + len > s1 || a + len < a) {
+            size_t ng = ((a & 3) + len + 63) / 64;
+            if (m->close && r > 0) { /* the rest of this tile's rows, up to SPAN_GROUPS */
+                size_t rows = (n - done + L - 1) / L;
+                size_t want = ((a & 3) + (rows - 1) * w->gstride[r - 1] + L + 63) / 64;
+                if (want > ng)
+                    ng = want < SPAN_GROUPS ? want : SPAN_GROUPS;
+            }
+            span[ng] = 0;
+            m->k->keep_bits(span, ng, a >> 2, (uint32_t)b->seed, (uint32_t)(b->seed >> 32),
+                            b->stream, b->threshold);
+            nspan = ng + 1;
+            s0 = a & ~(uint64_t)3;
+            s1 = s0 + 64 * ng;
+        }
+        for (size_t c = 0; c < len; c += 64)
+            or_bits(bits, done + c, word_bits(span, nspan, (size_t)(a - s0) + c),
+                    len - c < 64 ? (unsigned)(len - c) : 64);
+        done += len;
+        col = 0;
+        for (int d = r - 1; d >= 0; d--) { /* next row */
+            g += w->gstride[d];
+            if (++idx[d] < w->lshape[d])
+                break;
+            g -= (uint64_t)w->lshape[d] * w->gstride[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+static void window_bits_chunk(const void *ctx, size_t lo, size_t hi)
+{
+    const bjob_t *m = ctx;
+    uint64_t bits[FD_TILE / 64 + 1];
+    for (size_t i = lo; i < hi; i += FD_TILE) {
+        size_t nt = hi - i < FD_TILE ? hi - i : FD_TILE;
+        window_bits(m, m->first + i, nt, bits);
+        memcpy(m->mask + i / 8, bits, (nt + 7) / 8);
+    }
+}
+
+/* Indices [i0, i1) of dim 0 (i0 a multiple of 8, so the mask starts on a byte) in passes of
+ * `step` (a multiple of 8): each pass draws its packed keep bits (into w->mask_out, else
+ * scratch), then runs w's operation on its sub-block reading them. */
+static int short_rows_range(const wjob_t *w, const fd_bernoulli *b, size_t e0, size_t i0,
+                            size_t i1, size_t step, uint8_t *scratch, int nthreads)
+{
+    bjob_t m = {w, b, fd_kernels_current(), 0, NULL, 0};
+    /* one draw across rows costs the global stride between rows in Philox words; one draw per
+     * row costs its whole 64-word groups plus about a group's worth of setup */
+    m.close = w->gstride[w->r - 1] <= 64 * ((w->L + 3 + 63) / 64) + 64;
+    ptrdiff_t shape[MAXDIM];
+    fd_view xs, ys;
+    if (w->x) {
+        memcpy(shape, w->lshape, (size_t)w->ndim * sizeof *shape);
+        xs = *w->x;
+        ys = *w->y;
+        xs.shape = ys.shape = shape;
+    }
+    int rc = 0;
+    for (size_t i = i0; i < i1 && !rc; i += step) {
+        size_t cnt = i1 - i < step ? i1 - i : step, lo = i * e0, nel = cnt * e0;
+        m.first = lo;
+        m.mask = w->mask_out ? w->mask_out + lo / 8 : scratch;
+        fd_parallel_chunks(nel, nthreads, window_bits_chunk, &m);
+        if (!w->x)
+            continue;
+        shape[0] = (ptrdiff_t)cnt;
+        xs.data = w->x->data + (ptrdiff_t)i * w->x->strides[0];
+        ys.data = w->y->data + (ptrdiff_t)i * w->y->strides[0];
+        if (w->op) {
+            fd_struct_op o = *w->op;
+            o.bern = NULL;
+            o.mask = m.mask;
+            o.rstrides = NULL;
+            o.mask_out = NULL;
+            rc = fd_struct_apply(w->dtype, &xs, &ys, &o, nthreads);
+        } else {
+            rc = fd_masked_scale(w->dtype, &xs, &ys, nel, m.mask, NULL, b, w->scaled, w->scale,
+                                 nthreads);
+        }
+    }
+    return rc;
+}
+
+/* Short rows (w set up by setup_rows, r >= 1, bits drawn from b). Threads split dim 0 in units
+ * of 8 indices inside one parallel region (a region per pass would cost a scheduler time slice
+ * each on a busy machine); a block with fewer than 16 indices on dim 0 runs its passes in order,
+ * each pass using the threads. */
+static int run_short_rows(const wjob_t *w, const fd_bernoulli *b, size_t n, int nthreads)
+{
+    const size_t n0 = (size_t)w->lshape[0];
+    const size_t e0 = n / n0; /* elements per index of dim 0 */
+    size_t step = PASS_ELEMS / e0 & ~(size_t)7;
+    if (step < 8)
+        step = 8;
+    size_t scratch_bytes = w->mask_out ? 0 : (step < n0 ? step : n0) * e0 / 8 + 8;
+    size_t units = (n0 + 7) / 8;
+    if (nthreads < 1 || n < fd_parallel_threshold())
+        nthreads = 1;
+    int rc = 0;
+#ifdef _OPENMP
+    if (nthreads > 1 && n0 >= 16) {
+        if ((size_t)nthreads > units)
+            nthreads = (int)units;
+#pragma omp parallel num_threads(nthreads) reduction(| : rc)
+        {
+            size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+            size_t lo = units * t / nt * 8, hi = units * (t + 1) / nt * 8;
+            if (hi > n0)
+                hi = n0;
+            uint8_t *scratch = scratch_bytes ? malloc(scratch_bytes) : NULL;
+            if (scratch_bytes && !scratch)
+                rc = -2;
+            else if (lo < hi)
+                rc = short_rows_range(w, b, e0, lo, hi, step, scratch, 1);
+            free(scratch);
+        }
+        return rc;
+    }
+#endif
+    uint8_t *scratch = scratch_bytes ? malloc(scratch_bytes) : NULL;
+    if (scratch_bytes && !scratch)
+        return -2;
+    rc = short_rows_range(w, b, e0, 0, n0, step, scratch, nthreads);
+    free(scratch);
+    return rc;
+}
+
+/* Rows of w (set up by setup_rows), split between threads in units of 8 rows. */
+static int run_window(wjob_t *w, size_t n, int nthreads)
+{
+    static const size_t sizes[] = {2, 4, 8};
+    const fd_bernoulli *b = w->op ? w->op->bern : w->b;
+    w->k = fd_kernels_current();
+    int contiguous = w->x && rows_contiguous(w->x, w->r, sizes[w->dtype]) &&
+                     rows_contiguous(w->y, w->r, sizes[w->dtype]);
+    if (contiguous && w->op && w->op->op == FD_OP_NOISE) {
+        w->lean = w->L <= NOISE_SPAN - 128; /* batched (noise_row) */
+        /* a shared batch computes the gaps between rows, a row alone its 128-aligned span */
+        w->noise_close = w->r > 0 && w->gstride[w->r - 1] <= w->L + 128;
+    } else if (contiguous && b && !b->drop_all && b->threshold &&
+               (!w->op || w->op->op == FD_OP_AFFINE)) {
+        if (w->op)
+            w->lean = 1; /* the affine_* kernels are never NULL */
+        else
+            w->lean = w->dtype == FD_F32   ? w->k->fused_f32 != NULL
+                      : w->dtype == FD_F64 ? w->k->fused_f64 != NULL
+                                           : w->k->fused_f16 != NULL;
+    }
     size_t R = n / w->L;
 
     if (w->mask_out) /* rows not starting on a byte are OR-ed in: start from zeros */
@@ -252,7 +580,10 @@ int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
     w.b = b;
     w.scaled = scaled;
     w.scale = scale;
-    return run_window(&w, gshape, origin, b->offset, n, nthreads);
+    setup_rows(&w, gshape, origin, b->offset);
+    if (w.r > 0 && w.L < (x ? SHORT_ROW_DATA : SHORT_ROW_MASK) && !b->drop_all && b->threshold)
+        return run_short_rows(&w, b, n, nthreads);
+    return run_window(&w, n, nthreads);
 }
 
 int fd_struct_apply_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
@@ -274,5 +605,8 @@ int fd_struct_apply_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
     w.lshape = x->shape;
     w.mask_out = op->op == FD_OP_NOISE ? NULL : op->mask_out;
     w.op = op;
-    return run_window(&w, gshape, origin, op->bern ? op->bern->offset : op->offset, n, nthreads);
+    setup_rows(&w, gshape, origin, op->bern ? op->bern->offset : op->offset);
+    if (op->bern && w.r > 0 && w.L < SHORT_ROW_DATA && !op->bern->drop_all && op->bern->threshold)
+        return run_short_rows(&w, op->bern, n, nthreads);
+    return run_window(&w, n, nthreads);
 }

@@ -117,6 +117,90 @@ def test_large_blocks_threads_and_isas(restore_threads, threads, isa_name):
         fd.set_isa(old)
 
 
+# Short rows (the keep bits drawn for many rows at once, then one driver call): odd row lengths,
+# row starts at every residue mod 4, 8 and 64, rows close together (one draw spans several) and
+# far apart (one draw per row), blocks big enough for the threaded paths.
+SHORT_ROW_CASES = (
+    ((4100, 23), (slice(3, 4099), slice(5, 18))),        # 13-element rows, 23 apart
+    ((700, 9, 41), (slice(1, 700), slice(2, 9), slice(3, 40))),
+    ((16000, 7), (slice(0, 15999), slice(1, 6))),        # 5-element rows
+    ((300, 3001), (slice(2, 299), slice(777, 900))),     # far apart: one draw per row
+    ((130, 4, 160), (slice(1, 129), slice(0, 4), slice(1, 158))),  # 157: the longest kind
+    ((70000, 3), (slice(5, 69999), slice(1, 2))),        # single-element rows
+    ((6, 9000, 11), (slice(1, 5), slice(0, 9000), slice(2, 9))),  # few indices on dim 0
+)
+
+
+@pytest.mark.parametrize("threads", (1, 2, 3))
+@pytest.mark.parametrize("isa_name", fd.supported_isas())
+def test_short_rows_threads_and_isas(restore_threads, threads, isa_name):
+    fd.set_num_threads(threads)
+    old = fd.get_isa()
+    fd.set_isa(isa_name)
+    try:
+        for (shape, sl), offset in itertools.product(SHORT_ROW_CASES, (3, 4 * 2**32 - 37)):
+            whole = values(shape, np.float32)
+            offset = min(offset, 2**64 - whole.size)
+            win = (shape, _origin(sl))
+            y, m = fd.dropout(whole, 0.3, seed=41, offset=offset, return_mask=True)
+            keep = np.unpackbits(m, count=whole.size, bitorder="little").reshape(shape)
+            want_mask = np.packbits(keep[sl].ravel(), bitorder="little")
+            yb, mb = fd.dropout(whole[sl], 0.3, seed=41, offset=offset, window=win,
+                                return_mask=True)
+            assert_bitwise_equal(yb, y[sl], f"{shape} {offset}")
+            assert_mask_equal(mb, want_mask, f"{shape} {offset}")
+            assert_mask_equal(fd.dropout_mask(whole[sl].shape, 0.3, seed=41, offset=offset,
+                                              window=win), want_mask)
+            g = fd.dropout_backward(whole, 0.3, seed=41, offset=offset)
+            assert_bitwise_equal(fd.dropout_backward(whole[sl], 0.3, seed=41, offset=offset,
+                                                     window=win), g[sl])
+            ya, ma = fd.alpha_dropout(whole, 0.3, seed=41, offset=offset, return_mask=True)
+            yab, mab = fd.alpha_dropout(whole[sl], 0.3, seed=41, offset=offset, window=win,
+                                        return_mask=True)
+            assert_bitwise_equal(yab, ya[sl])
+            assert_mask_equal(mab, want_mask)
+            ga = fd.alpha_dropout_backward(whole, 0.3, seed=41, offset=offset)
+            assert_bitwise_equal(fd.alpha_dropout_backward(whole[sl], 0.3, seed=41,
+                                                           offset=offset, window=win), ga[sl])
+            yg = fd.gaussian_dropout(whole, 0.3, seed=41, offset=offset)
+            assert_bitwise_equal(fd.gaussian_dropout(whole[sl], 0.3, seed=41, offset=offset,
+                                                     window=win), yg[sl])
+        shape, sl = SHORT_ROW_CASES[1]
+        win = (shape, _origin(sl))
+        for dtype in DTYPES:  # every dtype, non-contiguous blocks and in place
+            whole = values(shape, dtype)
+            y = fd.dropout(whole, 0.6, seed=5, offset=9)
+            ya = fd.alpha_dropout(whole, 0.6, seed=5, offset=9)
+            yg = fd.gaussian_dropout(whole, 0.6, seed=5, offset=9)
+            for lay in ("C", "F", "reversed", "step"):
+                for f, want in ((fd.dropout, y), (fd.alpha_dropout, ya),
+                                (fd.gaussian_dropout, yg)):
+                    blk = layout(whole[sl].copy(), lay)
+                    assert_bitwise_equal(f(blk, 0.6, seed=5, offset=9, window=win), want[sl],
+                                         f"{dtype} {lay}")
+                    f(blk, 0.6, seed=5, offset=9, window=win, out=blk)
+                    assert_bitwise_equal(blk, want[sl], f"{dtype} {lay} in place")
+    finally:
+        fd.set_isa(old)
+
+
+def test_short_rows_match_the_reference():
+    shape, sl = (50, 3, 29), (slice(1, 48), slice(0, 3), slice(6, 19))
+    whole = values(shape, np.float64)
+    win = (shape, _origin(sl))
+    for p in (0.0, 0.1, 0.5, 1.0):
+        yb, mb = fd.dropout(whole[sl], p, seed=3, offset=11, window=win, return_mask=True)
+        yr, mr = R.dropout(whole[sl], p, seed=3, offset=11, window=win, return_mask=True)
+        assert_bitwise_equal(yb, yr)
+        assert_mask_equal(mb, mr)
+        assert_bitwise_equal(fd.alpha_dropout(whole[sl], p, seed=3, offset=11, window=win),
+                             R.alpha_dropout(whole[sl], p, seed=3, offset=11, window=win))
+        if p < 1:
+            assert_bitwise_equal(
+                fd.gaussian_dropout(whole[sl], p, seed=3, offset=11, window=win),
+                R.gaussian_dropout(whole[sl], p, seed=3, offset=11, window=win))
+
+
 def test_tiling_covers_the_whole_array():
     """Cut an array into a grid of blocks along every axis: the blocks reassemble the whole."""
     shape = (9, 10, 11)
