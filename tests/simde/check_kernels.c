@@ -167,6 +167,25 @@ static void check_apply(void)
     }
 }
 
+
+/* The sizes and Philox runs check_fused and check_affine share (case `it`). */
+static size_t random_n(int it)
+{
+    return it < 1500 ? (size_t)(it / 3) + 1 : 1 + (size_t)(rnd() % (it % 7 ? 300 : 2048));
+}
+
+static fd_philox_run random_run(int it)
+{
+    fd_philox_run run;
+    run.block = pick_block(it / 3);
+    run.r = (unsigned)((it / 3) % 4);
+    run.threshold = thresholds[it % 7] ? thresholds[it % 7] : (uint32_t)rnd() | 1;
+    run.k0 = (uint32_t)rnd();
+    run.k1 = (uint32_t)rnd();
+    run.stream = it % 4 ? (uint32_t)rnd() : 0;
+    return run;
+}
+
 /* What the driver does without a fused kernel: scalar keep_bits, shift by r, scalar apply. */
 static void ref_fused(int dt, const void *x, void *y, uint64_t *bits, size_t n,
                       const fd_philox_run *run, double s, int scaled)
@@ -192,16 +211,10 @@ static void check_fused(void)
         int di = it % 3, dt = dts[di];
         if (!have[di])
             continue;
-        size_t n = it < 1500 ? (size_t)(it / 3) + 1 : 1 + (size_t)(rnd() % (it % 7 ? 300 : 2048));
+        size_t n = random_n(it);
         int scaled = (it / 3) % 2 == 0, inplace = it % 5 == 0;
         double s = scales[it % 5];
-        fd_philox_run run;
-        run.block = pick_block(it / 3);
-        run.r = (unsigned)((it / 3) % 4);
-        run.threshold = thresholds[it % 7] ? thresholds[it % 7] : (uint32_t)rnd() | 1;
-        run.k0 = (uint32_t)rnd();
-        run.k1 = (uint32_t)rnd();
-        run.stream = it % 4 ? (uint32_t)rnd() : 0;
+        fd_philox_run run = random_run(it);
         size_t nw = (n + 63) / 64;
         uint64_t *ba = malloc(nw * 8), *bb = malloc(nw * 8);
         char *x = malloc(n * dt), *ya = malloc(n * dt), *yb = malloc(n * dt);
@@ -242,15 +255,9 @@ static void check_affine(void)
     static const int dts[] = {4, 8, 2};
     for (int it = 0; it < 6000; it++) {
         int dt = dts[it % 3], inplace = it % 5 == 0;
-        size_t n = it < 1500 ? (size_t)(it / 3) + 1 : 1 + (size_t)(rnd() % (it % 7 ? 300 : 2048));
+        size_t n = random_n(it);
         const double *abd = affine_abd[(it / 3) % 5];
-        fd_philox_run run;
-        run.block = pick_block(it / 3);
-        run.r = (unsigned)((it / 3) % 4);
-        run.threshold = thresholds[it % 7] ? thresholds[it % 7] : (uint32_t)rnd() | 1;
-        run.k0 = (uint32_t)rnd();
-        run.k1 = (uint32_t)rnd();
-        run.stream = it % 4 ? (uint32_t)rnd() : 0;
+        fd_philox_run run = random_run(it);
         size_t nw = (n + 63) / 64;
         uint64_t *ba = malloc(nw * 8), *bb = malloc(nw * 8);
         char *x = malloc(n * dt), *ya = malloc(n * dt), *yb = malloc(n * dt);
