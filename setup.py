@@ -17,7 +17,8 @@ from setuptools.command.build_ext import build_ext
 
 CSRC = ["csrc/dropout.c", "csrc/dispatch.c", "csrc/kernels_scalar.c", "csrc/kernels_avx2.c",
         "csrc/kernels_avx512.c", "csrc/roofline.c", "csrc/strided.c", "csrc/structured.c",
-        "csrc/gaussian.c", "csrc/dropblock.c", "csrc/window.c", "csrc/transpose.c"]
+        "csrc/gaussian.c", "csrc/dropblock.c", "csrc/window.c", "csrc/transpose.c",
+        "csrc/parallel.c"]
 
 OPENMP_PROBE = textwrap.dedent("""
     #include <omp.h>
@@ -80,7 +81,8 @@ def extensions():
         include_dirs=["csrc", np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         depends=["csrc/fastdrop.h", "csrc/kernels.h", "csrc/philox.h", "csrc/strided.h",
-                 "csrc/structured.h", "csrc/bits.h", "csrc/gaussian.h", "csrc/transpose.h"],
+                 "csrc/structured.h", "csrc/bits.h", "csrc/gaussian.h", "csrc/transpose.h",
+                 "csrc/parallel.h"],
     )
     return cythonize([ext], language_level=3, compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True})

@@ -4,12 +4,10 @@
 
 #include "fastdrop.h"
 #include "kernels.h"
+#include "parallel.h"
 #include "strided.h"
 #include "structured.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define TILE FD_TILE
 #define CHUNK FD_CHUNK
@@ -359,6 +357,103 @@ static void out_last(const outmap *om, uint64_t *dst, size_t b0, size_t b1)
 #define OUT_WORDS 512     /* words per output work item (4 KiB of mask) */
 #define SEED_GROUP 32768  /* seeds drawn per fd_masked_scale call (whole planes) */
 
+/* The seed-plane pass: groups of `gp` seed planes, each drawn in one call and dilated into its
+ * dropped planes (written to mask_out directly, or to T for the output pass). */
+typedef struct {
+    const dbgeom *g;
+    const fd_bernoulli *seeds;
+    uint8_t *mask_out;
+    uint64_t *T;
+    size_t nplanes, gp, ngroups, swords, Cs, nchan;
+    int direct, share_channels;
+    uint64_t dropped; /* summed over threads (atomically) */
+} planes_job;
+
+static int planes_body(void *arg, int t, int nt)
+{
+    planes_job *j = (planes_job *)arg;
+    const dbgeom *g = j->g;
+    size_t nrows = g->G[0] * g->G[1], brows = g->E[0] * g->slab;
+    if (g->narrow) /* packed seed rows, then the (E0, E1) rows of the dense path */
+        brows = nrows + g->E[0] * g->E[1];
+    dbscratch w;
+    w.B = (uint64_t *)malloc((brows + 1) * 8);
+    w.row = (uint64_t *)malloc((g->nwx + 2) * 8);
+    w.nz = (size_t *)malloc((nrows + 1) * sizeof(size_t));
+    uint64_t *D = (uint64_t *)malloc((g->pw + 1) * 8);
+    w.rows = (uint64_t *)malloc((g->S[0] * g->S[1] + 1) * 8);
+    uint64_t *sw = (uint64_t *)malloc((j->swords + 1) * 8); /* seed keep bits, as words */
+    w.count = count_words_fn();
+    int rc = 0;
+    uint64_t dropped = 0;
+    size_t g0, g1;
+    fd_share(j->ngroups, t, nt, &g0, &g1);
+    if (!w.B || !w.row || !w.rows || !w.nz || !D || !sw)
+        rc = -2;
+    for (size_t gi = g0; gi < g1 && !rc; gi++) {
+        size_t p0 = gi * j->gp, p1 = p0 + j->gp < j->nplanes ? p0 + j->gp : j->nplanes;
+        fd_bernoulli b = *j->seeds;
+        b.offset += (uint64_t)p0 * g->Gn;
+        size_t nseed = (p1 - p0) * g->Gn, gw = (nseed + 63) / 64;
+        sw[gw - 1] = 0; /* the draw writes whole bytes: the rest of its last word is 0 */
+        fd_masked_scale(FD_F32, NULL, NULL, nseed, NULL, (uint8_t *)sw, &b, 0, 0.0, 1);
+        for (size_t p = p0; p < p1; p++) {
+            uint64_t *tp = j->direct ? D : j->T + p * g->pw;
+            if (j->direct)
+                memset(D, 0, g->pw * 8);
+            dropped += plane_dropped(g, sw, gw, (p - p0) * g->Gn, tp, &w);
+            if (!j->direct)
+                continue;
+            /* keep = ~dropped, written to every channel plane this seed plane feeds */
+            for (size_t i = 0; i < g->pw; i++)
+                D[i] = ~D[i];
+            size_t nsample = p / j->Cs, c0 = j->share_channels ? 0 : p % j->Cs;
+            size_t c1 = j->share_channels ? j->nchan : c0 + 1;
+            for (size_t c = c0; c < c1; c++)
+                memcpy(j->mask_out + (nsample * j->nchan + c) * (g->P / 8), D, g->P / 8);
+        }
+    }
+    __atomic_fetch_add(&j->dropped, dropped, __ATOMIC_RELAXED);
+    free(w.B);
+    free(w.row);
+    free(w.nz);
+    free(D);
+    free(w.rows);
+    free(sw);
+    return rc;
+}
+
+/* The output pass: the packed keep mask in x's C order from T, in fixed word ranges, so no
+ * byte is shared between threads. */
+typedef struct {
+    const outmap *om;
+    uint8_t *mask_out;
+    size_t n, nwords, nbytes, nitems;
+    int channels_last;
+} output_job;
+
+static int output_body(void *arg, int t, int nt)
+{
+    const output_job *j = (const output_job *)arg;
+    size_t i0, i1;
+    fd_share(j->nitems, t, nt, &i0, &i1);
+    for (size_t it = i0; it < i1; it++) {
+        uint64_t buf[OUT_WORDS + 1];
+        size_t w0 = it * OUT_WORDS, w1 = w0 + OUT_WORDS < j->nwords ? w0 + OUT_WORDS : j->nwords;
+        size_t b0 = w0 * 64, b1 = w1 * 64 < j->n ? w1 * 64 : j->n;
+        memset(buf, 0, sizeof buf);
+        if (j->channels_last)
+            out_last(j->om, buf, b0, b1);
+        else
+            out_first(j->om, buf, b0, b1);
+        size_t nb = (w1 - w0) * 8;
+        if (w0 * 8 + nb > j->nbytes)
+            nb = j->nbytes - w0 * 8;
+        memcpy(j->mask_out + w0 * 8, buf, nb);
+    }
+    return 0;
+}
+
 int fd_dropblock_mask(size_t nbatch, size_t nchan, const size_t sp[3], const size_t kk[3],
                       int valid_only, int share_channels, int channels_last,
                       const fd_bernoulli *seeds, uint8_t *mask_out, uint64_t *kept, int nthreads)
@@ -387,105 +482,27 @@ int fd_dropblock_mask(size_t nbatch, size_t nchan, const size_t sp[3], const siz
     /* planes land on whole bytes of the mask: write them directly, else through T */
     int direct = !channels_last && g.P % 8 == 0;
     size_t gp = g.Gn >= SEED_GROUP ? 1 : SEED_GROUP / (g.Gn ? g.Gn : 1); /* planes per draw */
-    size_t ngroups = (nplanes + gp - 1) / gp;
-    size_t swords = (gp * g.Gn + 63) / 64;
-    uint64_t *T = NULL;
+    planes_job pj = {&g, seeds, mask_out, NULL, nplanes, gp, (nplanes + gp - 1) / gp,
+                     (gp * g.Gn + 63) / 64, Cs, nchan, direct, share_channels, 0};
     if (!direct) {
-        T = (uint64_t *)calloc(nplanes * g.pw + 1, 8);
-        if (!T)
+        pj.T = (uint64_t *)calloc(nplanes * g.pw + 1, 8);
+        if (!pj.T)
             return -2;
     }
-    if (nthreads < 1 || n < fd_parallel_threshold())
-        nthreads = 1;
-    if ((size_t)nthreads > ngroups)
-        nthreads = (int)ngroups;
-    uint64_t dropped = 0;
-    int fail = 0;
-
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1) reduction(+ : dropped)
-#endif
-    {
-        size_t nrows = g.G[0] * g.G[1], brows = g.E[0] * g.slab;
-        if (g.narrow) /* packed seed rows, then the (E0, E1) rows of the dense path */
-            brows = nrows + g.E[0] * g.E[1];
-        dbscratch w;
-        w.B = (uint64_t *)malloc((brows + 1) * 8);
-        w.row = (uint64_t *)malloc((g.nwx + 2) * 8);
-        w.nz = (size_t *)malloc((nrows + 1) * sizeof(size_t));
-        uint64_t *D = (uint64_t *)malloc((g.pw + 1) * 8);
-        w.rows = (uint64_t *)malloc((g.S[0] * g.S[1] + 1) * 8);
-        uint64_t *sw = (uint64_t *)malloc((swords + 1) * 8); /* seed keep bits, as words */
-        w.count = count_words_fn();
-        if (!w.B || !w.row || !w.rows || !w.nz || !D || !sw) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            fail = 1;
-        } else {
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-            for (size_t gi = 0; gi < ngroups; gi++) {
-                size_t p0 = gi * gp, p1 = p0 + gp < nplanes ? p0 + gp : nplanes;
-                fd_bernoulli b = *seeds;
-                b.offset += (uint64_t)p0 * g.Gn;
-                size_t nseed = (p1 - p0) * g.Gn, gw = (nseed + 63) / 64;
-                sw[gw - 1] = 0; /* the draw writes whole bytes: the rest of its last word is 0 */
-                fd_masked_scale(FD_F32, NULL, NULL, nseed, NULL, (uint8_t *)sw, &b, 0, 0.0, 1);
-                for (size_t p = p0; p < p1; p++) {
-                    uint64_t *tp = direct ? D : T + p * g.pw;
-                    if (direct)
-                        memset(D, 0, g.pw * 8);
-                    uint64_t dr = plane_dropped(&g, sw, gw, (p - p0) * g.Gn, tp, &w);
-                    dropped += dr;
-                    if (!direct)
-                        continue;
-                    /* keep = ~dropped, written to every channel plane this seed plane feeds */
-                    for (size_t i = 0; i < g.pw; i++)
-                        D[i] = ~D[i];
-                    size_t nsample = p / Cs, c0 = share_channels ? 0 : p % Cs;
-                    size_t c1 = share_channels ? nchan : c0 + 1;
-                    for (size_t c = c0; c < c1; c++)
-                        memcpy(mask_out + (nsample * nchan + c) * (g.P / 8), D, g.P / 8);
-                }
-            }
-        }
-        free(w.B);
-        free(w.row);
-        free(w.nz);
-        free(D);
-        free(w.rows);
-        free(sw);
-    }
-    if (fail) {
-        free(T);
+    nthreads = fd_team_size(n, pj.ngroups, nthreads);
+    if (fd_parallel(nthreads, planes_body, &pj)) {
+        free(pj.T);
         return -2;
     }
     if (!direct) {
-        /* the packed keep mask in x's C order: fixed word ranges, so no byte is shared */
-        outmap om = {nbatch, nchan, Cs, g.P, g.pw, T, share_channels};
-        size_t nwords = (n + 63) / 64, nbytes = (n + 7) / 8;
-        size_t nitems = (nwords + OUT_WORDS - 1) / OUT_WORDS;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-#endif
-        for (size_t it = 0; it < nitems; it++) {
-            uint64_t buf[OUT_WORDS + 1];
-            size_t w0 = it * OUT_WORDS, w1 = w0 + OUT_WORDS < nwords ? w0 + OUT_WORDS : nwords;
-            size_t b0 = w0 * 64, b1 = w1 * 64 < n ? w1 * 64 : n;
-            memset(buf, 0, sizeof buf);
-            if (channels_last)
-                out_last(&om, buf, b0, b1);
-            else
-                out_first(&om, buf, b0, b1);
-            size_t nb = (w1 - w0) * 8;
-            if (w0 * 8 + nb > nbytes)
-                nb = nbytes - w0 * 8;
-            memcpy(mask_out + w0 * 8, buf, nb);
-        }
-        free(T);
+        outmap om = {nbatch, nchan, Cs, g.P, g.pw, pj.T, share_channels};
+        size_t nwords = (n + 63) / 64;
+        output_job oj = {&om, mask_out, n, nwords, (n + 7) / 8,
+                         (nwords + OUT_WORDS - 1) / OUT_WORDS, channels_last};
+        fd_parallel(nthreads, output_body, &oj);
+        free(pj.T);
     }
+    uint64_t dropped = pj.dropped;
     *kept = (uint64_t)n - dropped * (uint64_t)(share_channels ? nchan : 1);
     return 0;
 }

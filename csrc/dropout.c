@@ -10,34 +10,10 @@
 
 #include "fastdrop.h"
 #include "kernels.h"
+#include "parallel.h"
 #include "strided.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #define TILE FD_TILE
-#define PARALLEL_THRESHOLD 65536  /* smaller calls stay on the calling thread */
-
-int fd_openmp_enabled(void)
-{
-#ifdef _OPENMP
-    return 1;
-#else
-    return 0;
-#endif
-}
-
-int fd_max_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-size_t fd_parallel_threshold(void) { return PARALLEL_THRESHOLD; }
 
 typedef struct {
     fd_dtype dtype;
@@ -202,6 +178,6 @@ int fd_masked_scale(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n
         j.x = &xv;
         j.y = &yv;
     }
-    fd_parallel_chunks(n, nthreads, run_chunk_ctx, &j);
+    fd_parallel_chunks(n, FD_CHUNK, nthreads, run_chunk_ctx, &j);
     return 0;
 }

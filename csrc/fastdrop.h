@@ -46,8 +46,8 @@ int fd_masked_scale(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n
  * mask_in the window does not matter (the mask fixes every bit). Bits never depend on nthreads.
  * Returns 0, -1 for bad arguments, -2 when out of memory. (csrc/window.c) */
 int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
-                           const ptrdiff_t *lshape, int ndim, const ptrdiff_t *gshape,
-                           const ptrdiff_t *origin, const uint8_t *mask_in, uint8_t *mask_out,
+                           const ptrdiff_t *lshape, int ndim, const uint64_t *gshape,
+                           const uint64_t *origin, const uint8_t *mask_in, uint8_t *mask_out,
                            const fd_bernoulli *b, int scaled, double scale, int nthreads);
 
 /* The roofline: y[i] = x[i] * s over contiguous arrays, same threads and split as the kernels

@@ -4,13 +4,11 @@
 
 #include "fastdrop.h"
 #include "kernels.h"
+#include "parallel.h"
 #include "strided.h"
 #include "structured.h"
 #include "gaussian.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
 #include <immintrin.h>
 #endif
@@ -261,20 +259,21 @@ void fd_gaussian_apply(fd_dtype dtype, const void *x, void *y, size_t n, uint64_
     gauss_tile(dtype, x, y, NULL, n, g0, seed, sigma);
 }
 
+typedef struct {
+    float *z;
+    uint64_t seed, offset;
+} normals_job;
+
+static void normals_range(const void *arg, size_t lo, size_t hi)
+{
+    const normals_job *j = (const normals_job *)arg;
+    for (size_t i = lo; i < hi; i += TILE)
+        gauss_tile(FD_F32, NULL, NULL, j->z + i, hi - i < TILE ? hi - i : TILE, j->offset + i,
+                   j->seed, 0.0);
+}
+
 void fd_gaussian_normals(float *z, size_t n, uint64_t seed, uint64_t offset, int nthreads)
 {
-    size_t nchunks = (n + CHUNK - 1) / CHUNK;
-    if (nthreads < 1 || n < fd_parallel_threshold())
-        nthreads = 1;
-    if ((size_t)nthreads > nchunks)
-        nthreads = nchunks ? (int)nchunks : 1;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-#endif
-    for (size_t c = 0; c < nchunks; c++) {
-        size_t lo = c * CHUNK, hi = lo + CHUNK < n ? lo + CHUNK : n;
-        for (size_t i = lo; i < hi; i += TILE)
-            gauss_tile(FD_F32, NULL, NULL, z + i, hi - i < TILE ? hi - i : TILE, offset + i,
-                       seed, 0.0);
-    }
+    normals_job j = {z, seed, offset};
+    fd_parallel_chunks(n, CHUNK, nthreads, normals_range, &j);
 }

@@ -3,10 +3,7 @@
  * contiguous per-thread split. Nothing but loads, one multiply and stores. */
 #include "fastdrop.h"
 #include "kernels.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "parallel.h"
 
 #define SCALE_LOOPS(attr, sfx)                                                             \
     attr static void scale_f32_##sfx(const float *x, float *y, size_t n, float s)          \
@@ -79,20 +76,26 @@ static void scale_range(fd_dtype dtype, const char *x, char *y, size_t lo, size_
     }
 }
 
+typedef struct {
+    fd_dtype dtype;
+    const void *x;
+    void *y;
+    size_t n;
+    double s;
+    int wide;
+} copy_job;
+
+static int copy_body(void *arg, int t, int nt)
+{
+    const copy_job *j = (const copy_job *)arg;
+    size_t lo, hi;
+    fd_share(j->n, t, nt, &lo, &hi);
+    scale_range(j->dtype, j->x, j->y, lo, hi, j->s, j->wide);
+    return 0;
+}
+
 void fd_scaled_copy(fd_dtype dtype, const void *x, void *y, size_t n, double s, int nthreads)
 {
-    int wide = fd_isa_get() != FD_ISA_SCALAR;
-    if (nthreads < 1 || n < fd_parallel_threshold())
-        nthreads = 1;
-#ifdef _OPENMP
-    if (nthreads > 1) {
-#pragma omp parallel num_threads(nthreads)
-        {
-            size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
-            scale_range(dtype, x, y, n * t / nt, n * (t + 1) / nt, s, wide);
-        }
-        return;
-    }
-#endif
-    scale_range(dtype, x, y, 0, n, s, wide);
+    copy_job j = {dtype, x, y, n, s, fd_isa_get() != FD_ISA_SCALAR};
+    fd_parallel(fd_team_size(n, n, nthreads), copy_body, &j);
 }

@@ -7,9 +7,6 @@
 #include "strided.h"
 #include "transpose.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define PANEL_BUF_MAX (1 << 21)   /* bytes in a transposed-layout panel buffer */
 #define PANEL_BYTES 256           /* bytes of each column per panel: 4 whole cache lines */
@@ -203,32 +200,4 @@ void fd_panel_copy(const fd_strided *v, size_t pa, size_t pb, char *buf, size_t 
     default: PANEL(uint64_t)
 #undef PANEL
     }
-}
-
-
-void fd_parallel_chunks(size_t n, int nthreads, void (*fn)(const void *ctx, size_t lo, size_t hi),
-                        const void *ctx)
-{
-    size_t nchunks = (n + FD_CHUNK - 1) / FD_CHUNK;
-    if (n == 0)
-        return;
-    if (nthreads < 1 || n < fd_parallel_threshold())
-        nthreads = 1;
-    if ((size_t)nthreads > nchunks)
-        nthreads = (int)nchunks;
-#ifdef _OPENMP
-    if (nthreads > 1) {
-#pragma omp parallel num_threads(nthreads)
-        {
-            size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
-            size_t lo = nchunks * t / nt * FD_CHUNK, hi = nchunks * (t + 1) / nt * FD_CHUNK;
-            if (hi > n)
-                hi = n;
-            if (lo < hi)
-                fn(ctx, lo, hi);
-        }
-        return;
-    }
-#endif
-    fn(ctx, 0, n);
 }

@@ -27,10 +27,4 @@ size_t fd_panel_len(const fd_strided *v);
 /* Copy flat elements [pa, pb) (at most one panel) between the view and buf, column-blocked. */
 void fd_panel_copy(const fd_strided *v, size_t pa, size_t pb, char *buf, size_t es, int gather);
 
-/* Run fn(ctx, lo, hi) over [0, n) with one contiguous, FD_CHUNK-aligned range per thread
- * (on the calling thread below fd_parallel_threshold()): the split changes timing, never bits,
- * and no two threads share a packed-mask byte. */
-void fd_parallel_chunks(size_t n, int nthreads, void (*fn)(const void *ctx, size_t lo, size_t hi),
-                        const void *ctx);
-
 #endif

@@ -14,14 +14,12 @@
 #include "fastdrop.h"
 #include "kernels.h"
 #include "philox.h"
+#include "parallel.h"
 #include "strided.h"
 #include "structured.h"
 #include "bits.h"
 #include "gaussian.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define TILE FD_TILE
 #define CHUNK FD_CHUNK
@@ -328,7 +326,7 @@ int fd_struct_apply(fd_dtype dtype, const fd_view *x, const fd_view *y, const fd
         bmap_init(&bm, x->ndim, x->shape, op->rstrides, op->mask, op->mask_bits);
         j.bm = &bm;
     }
-    fd_parallel_chunks(n, nthreads, run_chunk_ctx, &j);
+    fd_parallel_chunks(n, FD_CHUNK, nthreads, run_chunk_ctx, &j);
     return 0;
 }
 

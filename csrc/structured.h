@@ -61,7 +61,7 @@ int fd_struct_apply(fd_dtype dtype, const fd_view *x, const fd_view *y, const fd
  * locally and ignore the window. Bits never depend on nthreads.
  * Returns 0, -1 for bad arguments, -2 when out of memory. */
 int fd_struct_apply_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
-                           const ptrdiff_t *gshape, const ptrdiff_t *origin,
+                           const uint64_t *gshape, const uint64_t *origin,
                            const fd_struct_op *op, int nthreads);
 
 /* The contract's float32 standard normals of global elements offset .. offset + n - 1. */

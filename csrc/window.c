@@ -30,12 +30,10 @@
 #include "fastdrop.h"
 #include "gaussian.h"
 #include "kernels.h"
+#include "parallel.h"
 #include "strided.h"
 #include "structured.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define MAXDIM 64
 /* Rows shorter than this take the short-row path: keep bits first, then one driver call. With
@@ -283,7 +281,7 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
 
 /* The block's geometry in w (set up except r, L, base, gstride): merge the trailing dims the
  * block spans entirely; r, L and the global start of row 0. */
-static void setup_rows(wjob_t *w, const ptrdiff_t *gshape, const ptrdiff_t *origin,
+static void setup_rows(wjob_t *w, const uint64_t *gshape, const uint64_t *origin,
                        uint64_t start)
 {
     const int ndim = w->ndim;
@@ -291,12 +289,12 @@ static void setup_rows(wjob_t *w, const ptrdiff_t *gshape, const ptrdiff_t *orig
     uint64_t st = 1;
     for (int d = ndim - 1; d >= 0; d--) {
         w->gstride[d] = st;
-        st *= (uint64_t)gshape[d];
+        st *= gshape[d];
     }
     /* r = the last dim the block does not span: dims [r, ndim) form one contiguous global run
      * (r = -1, the whole global array, is one row of all dims) */
     int r = ndim - 1;
-    while (r >= 0 && lshape[r] == gshape[r])
+    while (r >= 0 && (uint64_t)lshape[r] == gshape[r])
         r--;
     if (r < 0)
         r = 0;
@@ -304,7 +302,7 @@ static void setup_rows(wjob_t *w, const ptrdiff_t *gshape, const ptrdiff_t *orig
     w->L = ndim ? (size_t)lshape[r] * (size_t)w->gstride[r] : 1;
     w->base = start;
     for (int d = 0; d < ndim; d++)
-        w->base += (uint64_t)origin[d] * w->gstride[d];
+        w->base += origin[d] * w->gstride[d];
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -409,7 +407,7 @@ static int short_rows_range(const wjob_t *w, const fd_bernoulli *b, size_t e0, s
         size_t cnt = i1 - i < step ? i1 - i : step, lo = i * e0, nel = cnt * e0;
         m.first = lo;
         m.mask = w->mask_out ? w->mask_out + lo / 8 : scratch;
-        fd_parallel_chunks(nel, nthreads, window_bits_chunk, &m);
+        fd_parallel_chunks(nel, FD_CHUNK, nthreads, window_bits_chunk, &m);
         if (!w->x)
             continue;
         shape[0] = (ptrdiff_t)cnt;
@@ -434,6 +432,28 @@ static int short_rows_range(const wjob_t *w, const fd_bernoulli *b, size_t e0, s
  * of 8 indices inside one parallel region (a region per pass would cost a scheduler time slice
  * each on a busy machine); a block with fewer than 16 indices on dim 0 runs its passes in order,
  * each pass using the threads. */
+typedef struct {
+    const wjob_t *w;
+    const fd_bernoulli *b;
+    size_t n0, e0, step, units, scratch_bytes;
+} short_rows_job;
+
+static int short_rows_body(void *arg, int t, int nt)
+{
+    const short_rows_job *j = (const short_rows_job *)arg;
+    size_t lo, hi;
+    fd_share(j->units, t, nt, &lo, &hi);
+    lo *= 8;
+    hi = hi * 8 < j->n0 ? hi * 8 : j->n0;
+    if (lo >= hi)
+        return 0;
+    uint8_t *scratch = j->scratch_bytes ? malloc(j->scratch_bytes) : NULL;
+    int rc = j->scratch_bytes && !scratch ? -2
+             : short_rows_range(j->w, j->b, j->e0, lo, hi, j->step, scratch, 1);
+    free(scratch);
+    return rc;
+}
+
 static int run_short_rows(const wjob_t *w, const fd_bernoulli *b, size_t n, int nthreads)
 {
     const size_t n0 = (size_t)w->lshape[0];
@@ -443,34 +463,37 @@ static int run_short_rows(const wjob_t *w, const fd_bernoulli *b, size_t n, int 
         step = 8;
     size_t scratch_bytes = w->mask_out ? 0 : (step < n0 ? step : n0) * e0 / 8 + 8;
     size_t units = (n0 + 7) / 8;
-    if (nthreads < 1 || n < fd_parallel_threshold())
-        nthreads = 1;
-    int rc = 0;
-#ifdef _OPENMP
+    nthreads = fd_team_size(n, (size_t)-1, nthreads);
     if (nthreads > 1 && n0 >= 16) {
-        if ((size_t)nthreads > units)
-            nthreads = (int)units;
-#pragma omp parallel num_threads(nthreads) reduction(| : rc)
-        {
-            size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
-            size_t lo = units * t / nt * 8, hi = units * (t + 1) / nt * 8;
-            if (hi > n0)
-                hi = n0;
-            uint8_t *scratch = scratch_bytes ? malloc(scratch_bytes) : NULL;
-            if (scratch_bytes && !scratch)
-                rc = -2;
-            else if (lo < hi)
-                rc = short_rows_range(w, b, e0, lo, hi, step, scratch, 1);
-            free(scratch);
-        }
-        return rc;
+        short_rows_job j = {w, b, n0, e0, step, units, scratch_bytes};
+        return fd_parallel(fd_team_size(n, units, nthreads), short_rows_body, &j);
     }
-#endif
     uint8_t *scratch = scratch_bytes ? malloc(scratch_bytes) : NULL;
     if (scratch_bytes && !scratch)
         return -2;
-    rc = short_rows_range(w, b, e0, 0, n0, step, scratch, nthreads);
+    int rc = short_rows_range(w, b, e0, 0, n0, step, scratch, nthreads);
     free(scratch);
+    return rc;
+}
+
+typedef struct {
+    const wjob_t *w;
+    size_t R, units, tmpsz;
+    int need_tmp;
+} rows_job;
+
+static int rows_body(void *arg, int t, int nt)
+{
+    const rows_job *j = (const rows_job *)arg;
+    size_t lo, hi;
+    fd_share(j->units, t, nt, &lo, &hi);
+    lo *= 8;
+    hi = hi * 8 < j->R ? hi * 8 : j->R;
+    if (lo >= hi)
+        return 0;
+    uint8_t *tmp = j->need_tmp ? malloc(j->tmpsz) : NULL;
+    int rc = j->need_tmp && !tmp ? -2 : run_rows(j->w, lo, hi, tmp, 1);
+    free(tmp);
     return rc;
 }
 
@@ -502,8 +525,7 @@ static int run_window(wjob_t *w, size_t n, int nthreads)
     int need_tmp = w->mask_out && (w->L & 7);
     size_t tmpsz = (w->L + 7) / 8 + 8;
     size_t units = (R + 7) / 8; /* 8 rows start on a byte boundary */
-    if (nthreads < 1 || n < fd_parallel_threshold())
-        nthreads = 1;
+    nthreads = fd_team_size(n, (size_t)-1, nthreads);
     if (nthreads <= 1 || R < 16) {
         /* few rows (or a small block): rows in order, each row may use threads itself */
         uint8_t *tmp = need_tmp ? malloc(tmpsz) : NULL;
@@ -513,46 +535,18 @@ static int run_window(wjob_t *w, size_t n, int nthreads)
         free(tmp);
         return rc;
     }
-    if ((size_t)nthreads > units)
-        nthreads = (int)units;
-    int rc = 0;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nthreads) reduction(| : rc)
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        size_t lo = units * (size_t)t / (size_t)nt * 8;
-        size_t hi = units * (size_t)(t + 1) / (size_t)nt * 8;
-        if (hi > R)
-            hi = R;
-        if (lo < hi) {
-            uint8_t *tmp = need_tmp ? malloc(tmpsz) : NULL;
-            if (need_tmp && !tmp)
-                rc = -2;
-            else
-                rc = run_rows(w, lo, hi, tmp, 1);
-            free(tmp);
-        }
-    }
-#else
-    {
-        uint8_t *tmp = need_tmp ? malloc(tmpsz) : NULL;
-        if (need_tmp && !tmp)
-            return -2;
-        rc = run_rows(w, 0, R, tmp, 1);
-        free(tmp);
-    }
-#endif
-    return rc;
+    rows_job j = {w, R, units, tmpsz, need_tmp};
+    return fd_parallel(fd_team_size(n, units, nthreads), rows_body, &j);
 }
 
-static int check_window(int ndim, const ptrdiff_t *lshape, const ptrdiff_t *gshape,
-                        const ptrdiff_t *origin, size_t *n)
+static int check_window(int ndim, const ptrdiff_t *lshape, const uint64_t *gshape,
+                        const uint64_t *origin, size_t *n)
 {
     if (ndim < 0 || ndim > MAXDIM)
         return -1;
     *n = 1;
     for (int d = 0; d < ndim; d++) {
-        if (lshape[d] < 0 || origin[d] < 0 || origin[d] + lshape[d] > gshape[d])
+        if (lshape[d] < 0 || origin[d] > gshape[d] || (uint64_t)lshape[d] > gshape[d] - origin[d])
             return -1;
         *n *= (size_t)lshape[d];
     }
@@ -560,8 +554,8 @@ static int check_window(int ndim, const ptrdiff_t *lshape, const ptrdiff_t *gsha
 }
 
 int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
-                           const ptrdiff_t *lshape, int ndim, const ptrdiff_t *gshape,
-                           const ptrdiff_t *origin, const uint8_t *mask_in, uint8_t *mask_out,
+                           const ptrdiff_t *lshape, int ndim, const uint64_t *gshape,
+                           const uint64_t *origin, const uint8_t *mask_in, uint8_t *mask_out,
                            const fd_bernoulli *b, int scaled, double scale, int nthreads)
 {
     size_t n;
@@ -587,7 +581,7 @@ int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
 }
 
 int fd_struct_apply_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
-                           const ptrdiff_t *gshape, const ptrdiff_t *origin,
+                           const uint64_t *gshape, const uint64_t *origin,
                            const fd_struct_op *op, int nthreads)
 {
     size_t n;

@@ -106,6 +106,14 @@ def max_threads():
     return fd_max_threads()
 
 
+def parallel_team_size(int nthreads):
+    """Threads that really run a parallel region asked for `nthreads` (1 without OpenMP)."""
+    cdef int nt
+    with nogil:
+        nt = fd_parallel_team_size(nthreads)
+    return nt
+
+
 def parallel_threshold():
     """Arrays with fewer elements run on the calling thread."""
     return fd_parallel_threshold()

@@ -40,6 +40,10 @@ cdef extern from "fastdrop.h" nogil:
     int fd_max_threads() noexcept
     size_t fd_parallel_threshold() noexcept
 
+# The parallel helper (csrc/parallel.h).
+cdef extern from "parallel.h" nogil:
+    int fd_parallel_team_size(int nthreads) noexcept
+
 # Structured dropout (csrc/structured.h).
 cdef extern from "structured.h" nogil:
     ctypedef enum fd_op:
@@ -76,12 +80,12 @@ cdef extern from "structured.h" nogil:
 # Windows into a larger virtual array (csrc/window.c).
 cdef extern from "fastdrop.h" nogil:
     int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
-                               const Py_ssize_t *lshape, int ndim, const Py_ssize_t *gshape,
-                               const Py_ssize_t *origin, const uint8_t *mask_in,
+                               const Py_ssize_t *lshape, int ndim, const uint64_t *gshape,
+                               const uint64_t *origin, const uint8_t *mask_in,
                                uint8_t *mask_out, const fd_bernoulli *b, int scaled,
                                double scale, int nthreads) noexcept
 
 cdef extern from "structured.h" nogil:
     int fd_struct_apply_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
-                               const Py_ssize_t *gshape, const Py_ssize_t *origin,
+                               const uint64_t *gshape, const uint64_t *origin,
                                const fd_struct_op *op, int nthreads) noexcept

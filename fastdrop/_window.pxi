@@ -13,8 +13,8 @@ def masked_scale_window(cnp.ndarray x, cnp.ndarray y, tuple lshape, tuple gshape
     """
     cdef int nd = len(lshape)
     cdef Py_ssize_t ls[64]
-    cdef Py_ssize_t gs[64]
-    cdef Py_ssize_t org[64]
+    cdef uint64_t gs[64]
+    cdef uint64_t org[64]
     cdef fd_view xv, yv
     cdef fd_view *xp = NULL
     cdef fd_view *yp = NULL
@@ -62,8 +62,8 @@ def struct_apply_window(cnp.ndarray x, cnp.ndarray y, int op, tuple gshape, tupl
     block x at `origin` of a virtual C-order array of shape `gshape` (csrc/window.c).
     gshape, origin: one entry per axis of x (<= 64), validated by the caller."""
     cdef int nd = x.ndim
-    cdef Py_ssize_t gs[64]
-    cdef Py_ssize_t org[64]
+    cdef uint64_t gs[64]
+    cdef uint64_t org[64]
     cdef fd_view xv, yv
     cdef fd_struct_op o
     cdef fd_bernoulli bern
