@@ -261,7 +261,7 @@ def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"
     if mask is not None:
         if seed is not None:
             raise ValueError("pass mask or seed (with offset), not both")
-        mask = V.packed_mask(mask, n)
+        mask = V.packed_mask(mask, n, out=out)
         V.offset(offset, n)
     elif seed is None:
         raise ValueError(

@@ -153,12 +153,13 @@ def _bcast_forward(x, p, axes, seed, offset, rng, training, out, return_mask, ki
     return (y, mask) if return_mask else y
 
 
-def _mask_or_seed(mask, seed, offset, n, what):
-    """Resolve a backward's mask / (seed, offset); returns (mask or None, seed, offset)."""
+def _mask_or_seed(mask, seed, offset, n, what, out):
+    """Resolve a backward's mask / (seed, offset); returns (mask or None, seed, offset).
+    A mask inside `out` is copied (see V.packed_mask)."""
     if mask is not None:
         if seed is not None:
             raise ValueError("pass mask or seed (with offset), not both")
-        mask = V.packed_mask(mask, n)
+        mask = V.packed_mask(mask, n, out=out)
         V.offset(offset, n)
         return mask, None, None
     if seed is None:
@@ -171,7 +172,7 @@ def _mask_or_seed(mask, seed, offset, n, what):
 
 def _bcast_backward(grad, p, axes, mask, seed, offset, out, kind, what, window=None):
     rshape, nr, rstrides = _reduced(grad.shape, axes)
-    mask, seed, offset = _mask_or_seed(mask, seed, offset, nr, what)
+    mask, seed, offset = _mask_or_seed(mask, seed, offset, nr, what, out)
     win = None if window is None else _reduced_window(window, grad.shape, axes, rshape,
                                                       offset or 0)
     y = out if out is not None else np.empty(grad.shape, grad.dtype)
@@ -593,10 +594,10 @@ def dropblock_backward(grad, p, block_size, *, mask=None, seed=None, offset=0,
     n = grad.size
     nseeds = N * (1 if share_channels else C) * math.prod(G)
     if mask is not None:
-        mask, _, _ = _mask_or_seed(mask, seed, offset, n, "dropblock_backward")
+        mask, _, _ = _mask_or_seed(mask, seed, offset, n, "dropblock_backward", out)
         kept = _core.count_bits(mask, n) if win is None else kept_count
     else:
-        _, seed, offset = _mask_or_seed(None, seed, offset, nseeds, "dropblock_backward")
+        _, seed, offset = _mask_or_seed(None, seed, offset, nseeds, "dropblock_backward", out)
         if win is None:
             mask, kept = _dropblock_mask(grad.shape, p, N, C, S, K, G, data_format, valid_only,
                                          share_channels, seed, offset)
@@ -678,7 +679,7 @@ def alpha_dropout_backward(grad, p, *, mask=None, seed=None, offset=0, out=None,
     p = V.probability(p)
     out = V.out_array(out, grad)
     n = grad.size
-    mask, seed, offset = _mask_or_seed(mask, seed, offset, n, "alpha_dropout_backward")
+    mask, seed, offset = _mask_or_seed(mask, seed, offset, n, "alpha_dropout_backward", out)
     win = None if window is None else _window(window, grad.shape, offset or 0)
     y = out if out is not None else np.empty(grad.shape, grad.dtype)
     a = _R.alpha_constants(p)[0] if p < 1.0 else 0.0

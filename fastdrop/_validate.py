@@ -25,6 +25,11 @@ def float_array(x, name="x"):
     (Python ints and bools become float64); ndarrays must already be float16/32/64.
     """
     if isinstance(x, np.ndarray):
+        if type(x) is not np.ndarray and isinstance(x, np.ma.MaskedArray):
+            raise TypeError(
+                f"{name} is a numpy.ma.MaskedArray; fastdrop does not carry masks through: pass "
+                f"{name}.filled(value) or {name}.data to say what the masked entries hold"
+            )
         arr = x
     else:
         try:
@@ -113,19 +118,23 @@ def out_array(out, x, name="out"):
     (the same memory, element for element) or not overlapping it at all."""
     if out is None:
         return None
-    if not isinstance(out, np.ndarray):
+    if not isinstance(out, np.ndarray) or isinstance(out, np.ma.MaskedArray):
         raise TypeError(f"{name} must be a numpy.ndarray or None; got {type(out).__name__}")
     if out.shape != x.shape:
         raise ValueError(f"{name} has shape {out.shape}; expected {x.shape} (the input's shape)")
+    if out.dtype.kind == "f" and not out.dtype.isnative:
+        raise TypeError(
+            f"{name} has non-native byte order ({out.dtype.str}); fastdrop writes "
+            f"native-byte-order {x.dtype} arrays: pass a native {name}, or none and convert "
+            "the result with .astype()"
+        )
     if out.dtype != x.dtype:
         raise TypeError(f"{name} has dtype {out.dtype}; expected {x.dtype} (the input's dtype)")
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only; pass a writeable array")
     if not np.may_share_memory(out, x):  # bounds only: cheap, and enough in the usual case
         return out
-    same = (out.__array_interface__["data"][0] == x.__array_interface__["data"][0]
-            and out.strides == x.strides)
-    if not same and np.shares_memory(out, x):
+    if not _same_elements(out, x) and np.shares_memory(out, x):
         raise ValueError(
             f"{name} overlaps the input without being the same array; pass the input itself "
             "(in place) or memory that does not overlap it"
@@ -133,8 +142,20 @@ def out_array(out, x, name="out"):
     return out
 
 
-def packed_mask(mask, n, name="mask"):
-    """A packed keep mask for n elements: uint8, ceil(n / 8) bytes (returned C-contiguous)."""
+def _same_elements(a, b):
+    """Whether a and b (of one shape) address the same memory element for element: the same
+    start and the same strides on every axis longer than 1 (the stride of a length-1 axis is
+    never used)."""
+    if a.__array_interface__["data"][0] != b.__array_interface__["data"][0]:
+        return False
+    return all(sa == sb for d, sa, sb in zip(a.shape, a.strides, b.strides) if d > 1)
+
+
+def packed_mask(mask, n, name="mask", out=None):
+    """A packed keep mask for n elements: uint8, ceil(n / 8) bytes (returned C-contiguous).
+
+    A mask that may share memory with `out` is copied first (n / 8 bytes), as NumPy copies
+    ufunc inputs that overlap the output: the kernel must not read bits it has overwritten."""
     if not isinstance(mask, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of uint8 (a packed mask); got {type(mask).__name__}")
     if mask.dtype != np.uint8:
@@ -145,6 +166,8 @@ def packed_mask(mask, n, name="mask"):
             f"{name} has shape {mask.shape}; a packed mask for {n} elements is 1-d with "
             f"ceil({n} / 8) = {want} bytes"
         )
+    if out is not None and np.may_share_memory(mask, out):
+        return mask.copy()
     return np.ascontiguousarray(mask)
 
 

@@ -39,10 +39,8 @@ __all__ = [
 
 # --- validation ---------------------------------------------------------------------------
 def _float_dask(x, name="x"):
-    if not isinstance(x, da.Array):
-        x = da.asarray(x)
-    if x.dtype.kind in "biu":
-        x = x.astype(np.float64)
+    if not isinstance(x, da.Array):  # NumPy inputs follow fastdrop's own conversion rules
+        x = da.asarray(V.float_array(x, name))
     if x.dtype.kind == "f" and not x.dtype.isnative:
         x = x.astype(x.dtype.newbyteorder("="))
     if x.dtype not in V.SUPPORTED_DTYPES:

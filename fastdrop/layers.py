@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import numbers
 
 import numpy as np
 
@@ -253,6 +254,7 @@ class _Stochastic(Module):
         self.store_mask = V.boolean(store_mask, "store_mask")
         self._saved = None        # what backward needs, or None
         self._consumed = False    # backward already ran on the last forward
+        self._failed = False      # the last forward raised
 
     # -- p and its schedule ----------------------------------------------------------------
 
@@ -301,7 +303,14 @@ class _Stochastic(Module):
 
     # -- forward / backward ----------------------------------------------------------------
 
+    def _begin_forward(self):
+        """Forget the previous forward: a forward that raises leaves nothing to backward."""
+        self._saved = None
+        self._consumed = False
+        self._failed = True
+
     def forward(self, x):
+        self._begin_forward()
         p = self.p
         if not self.active:
             x = V.float_array(x)
@@ -321,7 +330,7 @@ class _Stochastic(Module):
                     )
                 seed, offset = rec.draws[0]
                 self._saved = ("seed", p, y.shape, (seed, offset))
-        self._consumed = False
+        self._failed = False
         return y
 
     def backward(self, grad, *, retain=False):
@@ -350,6 +359,11 @@ class _Stochastic(Module):
         return g
 
     def _no_forward_error(self, name):
+        if self._failed:
+            return RuntimeError(
+                f"{name}.backward(): the last forward() raised an error, so there is no mask "
+                "to propagate through (run forward again)"
+            )
         if self._consumed:
             return RuntimeError(
                 f"{name}.backward() was already called for the last forward(); its mask has "
@@ -524,6 +538,24 @@ class DropPath(_Structured):
         return f"mode={self.mode!r}, scale_by_keep={self.scale_by_keep}"
 
 
+def _block_size(bs):
+    """DropBlock's block size: an int >= 1, or 2 or 3 of them (the input's spatial rank is
+    checked at forward)."""
+    if isinstance(bs, (str, bytes)) or not hasattr(bs, "__iter__"):
+        if isinstance(bs, (bool, np.bool_)) or not isinstance(bs, (numbers.Integral, np.integer)):
+            raise TypeError(
+                f"block_size must be an int or a tuple of 2 or 3 ints; got {type(bs).__name__}"
+            )
+        if bs < 1:
+            raise ValueError(f"block_size must be positive (a block of at least 1); got {bs}")
+        return int(bs)
+    bs = tuple(bs)
+    if len(bs) not in (2, 3):
+        raise ValueError(f"block_size has {len(bs)} entries; DropBlock takes an int or a tuple "
+                         "of 2 (2-D maps) or 3 (3-D maps) ints")
+    return V.block_size(bs, len(bs))
+
+
 class DropBlock(_Structured):
     """DropBlock (Ghiasi et al. 2018) for 2-D and 3-D maps over :func:`fastdrop.dropblock`.
 
@@ -547,7 +579,7 @@ class DropBlock(_Structured):
     def __init__(self, p=0.1, block_size=7, *, data_format="channels_first", valid_only=False,
                  share_channels=False, scale="count", ramp_steps=None, ramp_start_p=0.0,
                  rng=None, store_mask=True):
-        self.block_size = block_size
+        self.block_size = _block_size(block_size)
         self.data_format = _data_format(data_format)
         self.valid_only = V.boolean(valid_only, "valid_only")
         self.share_channels = V.boolean(share_channels, "share_channels")
@@ -708,6 +740,8 @@ class DropConnect(Module):
         return g
 
     def forward(self, x):
+        self._drop._begin_forward()
+        self._x = None
         x = V.float_array(x)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x has shape {x.shape}; expected (..., {self.in_features})")

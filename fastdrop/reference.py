@@ -1193,11 +1193,13 @@ def standard_normals_window(shape, seed, offset=0, *, global_shape, origin):
     """The contract's standard normals of the block of `shape` at `origin` of a virtual array
     of `global_shape` (element j: global index ``offset + ravel(origin + j, global_shape)``);
     equal to ``standard_normals(prod(global_shape), seed, offset).reshape(global_shape)[block]``.
-    (Draws the span of global indices the block touches: simple, for tests.)"""
+    (Draws the whole 32-element pair groups the block touches, however far apart.)"""
     shape = _as_shape(shape)
     _check_offset(offset, _size(_as_shape(global_shape)))
     g = window_indices(shape, global_shape, origin) + np.uint64(offset)
     if g.size == 0:
         return np.empty(shape, np.float32)
-    lo, hi = int(g.min()), int(g.max())
-    return standard_normals(hi - lo + 1, seed, lo)[(g - np.uint64(lo)).astype(np.intp)]
+    groups, which = np.unique(g >> np.uint64(5), return_inverse=True)
+    idx = (groups[:, None] << np.uint64(5)) + np.arange(32, dtype=np.uint64)
+    z = contract_normals(random_words_at(idx, seed, stream=STREAM_GAUSSIAN)).reshape(-1, 32)
+    return z[which.reshape(shape), (g & np.uint64(31)).astype(np.intp)]

@@ -180,8 +180,15 @@ def test_lazy_random_source_and_errors(client):
         fdd.dropout(src, 0.2)
     with pytest.raises(TypeError, match="dtype"):
         fdd.dropout(src.astype(np.complex64), 0.2, seed=1)
-    ints = da.arange(10, chunks=3)
-    assert client.compute(fdd.dropout(ints, 0.0, seed=1), sync=True).dtype == np.float64
+    # the same dtype rules as fd.dropout: integer and bool arrays are refused, Python
+    # sequences of ints convert to float64
+    for bad in (da.arange(10, chunks=3), da.ones(10, dtype=bool, chunks=3)):
+        with pytest.raises(TypeError, match="x has dtype"):
+            fdd.dropout(bad, 0.1, seed=1)
+    with pytest.raises(TypeError, match="x has dtype"):
+        fdd.dropout(np.arange(10), 0.1, seed=1)
+    y = client.compute(fdd.dropout([1, 2, 3], 0.0, seed=1), sync=True)
+    assert y.dtype == np.float64 and y.tolist() == [1.0, 2.0, 3.0]
 
 
 def test_out_of_core_source(client, tmp_path):

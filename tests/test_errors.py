@@ -349,3 +349,80 @@ def test_byte_swapped_float_input_is_computed_natively():
     y = fd.dropout(x, 0.5, seed=3)
     assert y.dtype == np.float32
     assert np.array_equal(y, fd.reference.dropout(x.astype(np.float32), 0.5, seed=3))
+
+
+# --- arrays that share memory with out ------------------------------------------------------
+def _mask_inside_out(fn_fwd, fn_bwd, x, p, **kw):
+    """Backward with the forward's packed mask stored in the first bytes of `out`: the mask is
+    read as it was before the call (NumPy semantics for an input that overlaps the output)."""
+    _, m = fn_fwd(x, p, seed=3, return_mask=True, **kw)
+    want = fn_bwd(x, p, mask=m, **kw)
+    out = np.empty_like(x)
+    inside = out.reshape(-1).view(np.uint8)[:m.size]
+    inside[:] = m
+    got = fn_bwd(x, p, mask=inside, out=out, **kw)
+    assert got is out
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("name,kw", [
+    ("dropout", {}), ("dropout", {"broadcast_axes": (1,)}), ("spatial_dropout", {}),
+    ("locked_dropout", {}), ("embedding_dropout", {}), ("drop_path", {}),
+    ("alpha_dropout", {}), ("feature_alpha_dropout", {}),
+])
+def test_mask_stored_inside_out(name, kw):
+    x = np.random.default_rng(1).standard_normal((4, 8, 128)).astype(np.float32)
+    fwd = getattr(fd, name)
+    bwd = getattr(fd, name + "_backward")
+    p = 0.2 if name == "drop_path" else 0.5
+    _mask_inside_out(fwd, bwd, x, p, **kw)
+
+
+def test_dropblock_mask_stored_inside_out():
+    x = np.random.default_rng(2).standard_normal((2, 4, 32, 32)).astype(np.float32)
+    _, m = fd.dropblock(x, 0.2, 5, seed=3, return_mask=True)
+    want = fd.dropblock_backward(x, 0.2, 5, mask=m)
+    out = np.empty_like(x)
+    inside = out.reshape(-1).view(np.uint8)[:m.size]
+    inside[:] = m
+    got = fd.dropblock_backward(x, 0.2, 5, mask=inside, out=out)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def test_same_memory_with_other_strides_on_length_1_axes_is_in_place():
+    """a[:, None] and a.reshape(-1, 1) address the same elements (the stride of a length-1
+    axis is never used): in place, not an overlap."""
+    a = np.arange(1, 9, dtype=np.float32)
+    want = fd.dropout(a, 0.5, seed=1).reshape(-1, 1)
+    got = fd.dropout(a[:, None], 0.5, seed=1, out=a.reshape(-1, 1))
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(a, want.ravel())
+    g = np.arange(1, 9, dtype=np.float32)
+    fd.dropout_backward(g.reshape(1, -1)[:, :], 0.5, seed=1, out=g[None, :])
+
+
+def test_out_with_non_native_byte_order():
+    b = np.ones(4, ">f4")
+    keep = b.copy()
+    with pytest.raises(TypeError, match=r"out has non-native byte order \(>f4\)"):
+        fd.dropout(b, 0.5, seed=1, out=b)
+    np.testing.assert_array_equal(b, keep)
+
+
+def test_masked_arrays_are_refused():
+    m = np.ma.array([1.0, 2.0, 3.0], mask=[0, 1, 0])
+    with pytest.raises(TypeError, match="x is a numpy.ma.MaskedArray"):
+        fd.dropout(m, 0.5, seed=1)
+    with pytest.raises(TypeError, match="grad is a numpy.ma.MaskedArray"):
+        fd.dropout_backward(m, 0.5, seed=1)
+    with pytest.raises(TypeError, match="out must be a numpy.ndarray"):
+        fd.dropout(np.ones(3), 0.5, seed=1, out=m)
+
+
+def test_generator_setstate_validates():
+    gen = fd.Generator(1)
+    with pytest.raises(ValueError, match=r"state\['seed'\]"):
+        gen.__setstate__({"seed": -1, "offset": 0})
+    with pytest.raises(TypeError, match="state must be a dict"):
+        gen.__setstate__({"seed": 1})
+    assert gen.get_state() == {"seed": 1, "offset": 0}

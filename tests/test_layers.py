@@ -429,3 +429,47 @@ def test_missing_kernel_message(monkeypatch):
     monkeypatch.delattr(fd, "spatial_dropout", raising=False)
     with pytest.raises(NotImplementedError, match="fastdrop.spatial_dropout"):
         L.SpatialDropout(0.5)(np.ones((2, 3, 4)))
+
+
+STOCHASTIC = [  # (layer factory, a good input, store_mask settings)
+    (lambda **k: L.Dropout(0.3, **k), (4, 6), (True, False)),
+    (lambda **k: L.SpatialDropout(0.3, **k), (2, 3, 4, 5), (True, False)),
+    (lambda **k: L.DropPath(0.3, **k), (8, 3, 4), (True, False)),
+    (lambda **k: L.DropBlock(0.2, 3, **k), (2, 3, 9, 9), (True, False)),
+    (lambda **k: L.AlphaDropout(0.2, **k), (4, 33), (True, False)),
+    (lambda **k: L.FeatureAlphaDropout(0.2, **k), (2, 3, 4, 5), (True, False)),
+    (lambda **k: L.GaussianDropout(0.2, **k), (4, 33), (False,)),
+]
+
+
+@pytest.mark.parametrize("make,shape,stores", STOCHASTIC, ids=range(len(STOCHASTIC)))
+def test_backward_after_a_failed_forward(make, shape, stores):
+    """A forward that raises leaves nothing for the backward: the previous forward's mask must
+    not be reused."""
+    for store_mask in stores:
+        layer = make(rng=fd.Generator(3), store_mask=store_mask)
+        x = np.ones(shape, np.float32)
+        layer(x)
+        with pytest.raises(TypeError, match="dtype"):
+            layer(np.ones(shape, np.int32))
+        with pytest.raises(RuntimeError, match="the last forward.. raised"):
+            layer.backward(x)
+        layer(x)                          # a good forward makes the layer usable again
+        layer.backward(x)
+
+
+def test_dropconnect_backward_after_a_failed_forward():
+    layer = L.DropConnect(4, 3, 0.5, rng=fd.Generator(1))
+    layer(np.ones((2, 4)))
+    with pytest.raises(ValueError, match="x has shape"):
+        layer(np.ones((2, 5)))
+    with pytest.raises(RuntimeError, match="the last forward.. raised"):
+        layer.backward(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-1, ValueError), ((3, 0), ValueError),
+                                     ((3, 3, 3, 3), ValueError), (2.5, TypeError),
+                                     ("7", TypeError), (True, TypeError)])
+def test_dropblock_block_size_checked_at_construction(bad, exc):
+    with pytest.raises(exc, match="block_size"):
+        L.DropBlock(0.1, bad)

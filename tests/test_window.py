@@ -510,3 +510,26 @@ def test_struct_window_errors():
         fd.dropblock(x, 0.5, 3, seed=1, window=win, out=out)
     assert (out == 7.0).all()  # nothing written before the error
     assert_bitwise_equal(fd.dropblock(x, 0.5, 3, training=False, window=win), x)
+
+
+HUGE_WINDOWS = [  # global extents of 2**63 and more (offset + size <= 2**64 still)
+    ((1 << 62, 4), (4, 4), ((1 << 62) - 4, 0), 0),
+    ((1 << 63,), (100,), ((1 << 63) - 100,), 0),
+    ((1 << 63,), (100,), (7,), (1 << 63) - 1),
+    (((1 << 64) - 1,), (70,), ((1 << 64) - 71,), 0),
+    ((3, 1 << 62), (2, 50), (1, (1 << 62) - 50), 0),
+]
+
+
+@pytest.mark.parametrize("gshape,lshape,origin,offset", HUGE_WINDOWS)
+def test_windows_beyond_2_63(gshape, lshape, origin, offset):
+    x = values(lshape, np.float32)
+    win = (gshape, origin)
+    kw = dict(seed=11, offset=offset, window=win)
+    assert_bitwise_equal(fd.dropout(x, 0.4, **kw), R.dropout(x, 0.4, **kw))
+    assert_mask_equal(fd.dropout_mask(lshape, 0.4, **kw), R.dropout_mask(lshape, 0.4, **kw))
+    assert_bitwise_equal(fd.dropout_backward(x, 0.4, **kw), R.dropout_backward(x, 0.4, **kw))
+    assert_bitwise_equal(fd.alpha_dropout(x, 0.4, **kw), R.alpha_dropout(x, 0.4, **kw))
+    assert_bitwise_equal(fd.gaussian_dropout(x, 0.4, **kw), R.gaussian_dropout(x, 0.4, **kw))
+    assert_bitwise_equal(fd.gaussian_dropout_backward(x, 0.4, **kw),
+                         R.gaussian_dropout_backward(x, 0.4, **kw))
