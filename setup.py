@@ -15,10 +15,14 @@ import numpy as np
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-CSRC = ["csrc/dropout.c", "csrc/dispatch.c", "csrc/kernels_scalar.c", "csrc/kernels_avx2.c",
-        "csrc/kernels_avx512.c", "csrc/roofline.c", "csrc/strided.c", "csrc/structured.c",
+CSRC = ["csrc/dropout.c", "csrc/roofline.c", "csrc/strided.c", "csrc/structured.c",
         "csrc/gaussian.c", "csrc/dropblock.c", "csrc/window.c", "csrc/transpose.c",
-        "csrc/parallel.c"]
+        "csrc/parallel.c",
+        # the ISA layer: the dispatcher and one file per instruction set
+        "csrc/isa/dispatch.c",
+        "csrc/isa/scalar.c",
+        "csrc/isa/avx2.c",
+        "csrc/isa/avx512.c"]
 
 OPENMP_PROBE = textwrap.dedent("""
     #include <omp.h>

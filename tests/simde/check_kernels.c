@@ -1,6 +1,6 @@
 /* Bit-for-bit check of one SIMD kernel table (FD_CHECK_KERNELS: fd_kernels_avx512 by default,
  * built against SIMDe by run.sh or natively; or fd_kernels_avx2) against the portable scalar
- * kernels (csrc/kernels_scalar.c), which the Python tests pin to fastdrop.reference. Covers
+ * kernels (csrc/isa/scalar.c), which the Python tests pin to fastdrop.reference. Covers
  * keep_bits, apply_*, fused_*, affine_* and words on many sizes (n not a multiple of 16 or 64),
  * run offsets r = 0..3, thresholds, keys, streams, special values (NaN, inf, subnormal, -0),
  * in-place calls and Philox block counters crossing 2^32 (carry into the high counter word).

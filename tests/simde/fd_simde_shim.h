@@ -1,4 +1,4 @@
-/* Force-included (-include) before csrc/kernels_avx512.c by tests/simde/run.sh: SIMDe's portable
+/* Force-included (-include) before csrc/isa/avx512.c by tests/simde/run.sh: SIMDe's portable
  * AVX-512 under the native intrinsic names, plus fill-ins for the few intrinsics older SIMDe
  * releases lack (each only when SIMDe does not define it). The fill-ins touch only the lanes
  * their mask selects, like the real masked loads and stores, so AddressSanitizer catches a

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Bit-for-bit check of the SIMD kernels against the scalar kernels, on any machine:
-#   1. csrc/kernels_avx512.c compiled against SIMDe's portable AVX-512 emulation
+#   1. csrc/isa/avx512.c compiled against SIMDe's portable AVX-512 emulation
 #      (https://github.com/simd-everywhere/simde), so the AVX-512 path stays checked on CPUs
 #      without AVX-512;
-#   2. natively, each of csrc/kernels_avx2.c / csrc/kernels_avx512.c that this CPU can run;
+#   2. natively, each of csrc/isa/avx2.c / csrc/isa/avx512.c that this CPU can run;
 #   3. natively, csrc/gaussian.c's AVX2 / AVX-512 paths that this CPU can run (check_gaussian.c).
 # With AddressSanitizer/UBSan when the compiler has them (masked tails must not touch memory
 # past n). Usage: bash tests/simde/run.sh     Env: CC (default cc), SIMDE_INCLUDE (a directory
@@ -24,7 +24,7 @@ if ! echo 'int main(void){return 0;}' | "$CC" "${san[@]}" -x c - -o "$out/probe"
     echo "(no sanitizers with $CC: checking without them)"
     san=()
 fi
-"$CC" "${flags[@]}" "${san[@]}" -c "$root/csrc/kernels_scalar.c" -o "$out/kernels_scalar.o"
+"$CC" "${flags[@]}" "${san[@]}" -c "$root/csrc/isa/scalar.c" -o "$out/kernels_scalar.o"
 
 # check NAME OBJECT [cflags...]: link the checker against kernel table fd_kernels_NAME and run it
 check() {
@@ -52,8 +52,8 @@ int main(void) {
 C
 native=$("$CC" "$out/cpu.c" -o "$out/cpu" 2>/dev/null && "$out/cpu" || true)
 for isa in $native; do
-    echo "native $isa: csrc/kernels_$isa.c"
-    "$CC" "${flags[@]}" "${san[@]}" -c "$root/csrc/kernels_$isa.c" -o "$out/native_$isa.o"
+    echo "native $isa: csrc/isa/$isa.c"
+    "$CC" "${flags[@]}" "${san[@]}" -c "$root/csrc/isa/$isa.c" -o "$out/native_$isa.o"
     check "$isa" "$out/native_$isa.o" || status=1
 done
 
@@ -62,7 +62,7 @@ done
 echo "native gaussian: csrc/gaussian.c"
 gflags=("${flags[@]/-O1/-O3}")
 "$CC" "${gflags[@]}" -fno-math-errno -Wno-unknown-pragmas "${san[@]}" "$here/check_gaussian.c" \
-    $(ls "$root"/csrc/*.c) -o "$out/check_gaussian"
+    "$root"/csrc/*.c "$root"/csrc/isa/*.c -o "$out/check_gaussian"
 "$out/check_gaussian" || status=1
 
 if ! echo '#include <simde/x86/avx512.h>' | "$CC" "${inc[@]}" -E -x c - >/dev/null 2>&1; then
@@ -72,8 +72,8 @@ if ! echo '#include <simde/x86/avx512.h>' | "$CC" "${inc[@]}" -E -x c - >/dev/nu
 fi
 ver=$(printf '#include <simde/simde-common.h>\nSIMDE_VERSION_MAJOR.SIMDE_VERSION_MINOR.SIMDE_VERSION_MICRO\n' \
     | "$CC" "${inc[@]}" -E -P -x c - 2>/dev/null | tail -1 | tr -d ' ') || ver="?"
-echo "emulated avx512: csrc/kernels_avx512.c under SIMDe $ver"
+echo "emulated avx512: csrc/isa/avx512.c under SIMDe $ver"
 "$CC" "${flags[@]}" "${san[@]}" "${inc[@]}" -include "$here/fd_simde_shim.h" \
-    -c "$root/csrc/kernels_avx512.c" -o "$out/simde_avx512.o"
+    -c "$root/csrc/isa/avx512.c" -o "$out/simde_avx512.o"
 check avx512 "$out/simde_avx512.o" "${inc[@]}" || status=1
 exit $status

@@ -3,7 +3,7 @@
  * Compiled with a target attribute, selected at run time; tests/simde/run.sh checks it bit for
  * bit against the scalar path on machines without AVX-512 (SIMDe emulation).
  *
- * The same scheme as kernels_avx2.c (see the notes there), with AVX-512's help:
+ * The same scheme as avx2.c (see the notes there), with AVX-512's help:
  * - a round is 2 vpmuludq + 2 hi->lo moves + 2 vpternlogd (the 3-way xor hi ^ c ^ key) per
  *   8 blocks; the hi->lo moves alternate vpsrlq and vpshufd so they use different ports;
  * - 32 zmm registers hold two groups' state (16 vectors) without spills;
