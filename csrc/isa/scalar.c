@@ -5,28 +5,8 @@
 static void keep_bits_scalar(uint64_t *bits, size_t ngroups, uint64_t block, uint32_t k0,
                              uint32_t k1, uint32_t stream, uint32_t threshold)
 {
-    for (size_t w = 0; w < ngroups; w++) {
-        uint64_t word = 0;
-        for (unsigned j = 0; j < 16; j++) {
-            uint64_t blk = block + 16 * w + j;
-            uint32_t c[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), stream, 0};
-            fd_philox4x32_10(c, k0, k1);
-            for (unsigned k = 0; k < 4; k++)
-                word |= (uint64_t)(c[k] >= threshold) << (4 * j + k);
-        }
-        bits[w] = word;
-    }
-}
-
-static void words_scalar(uint32_t *out, size_t nblocks, uint64_t first_block, uint32_t k0,
-                         uint32_t k1, uint32_t stream)
-{
-    for (size_t j = 0; j < nblocks; j++) {
-        uint64_t blk = first_block + j;
-        uint32_t c[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), stream, 0};
-        fd_philox4x32_10(c, k0, k1);
-        memcpy(out + 4 * j, c, 16);
-    }
+    for (size_t w = 0; w < ngroups; w++)
+        bits[w] = fd_philox_keep64(block + 16 * w, k0, k1, stream, threshold);
 }
 
 #define BIT(bits, i) (((bits)[(i) >> 6] >> ((i) & 63)) & 1u)
@@ -102,5 +82,5 @@ const fd_kernels fd_kernels_scalar = {
     .affine_f32 = affine_f32_scalar,
     .affine_f64 = affine_f64_scalar,
     .affine_f16 = affine_f16_scalar,
-    .words = words_scalar,
+    .words = fd_philox_words,
 };

@@ -1,0 +1,106 @@
+/* The loops of one dtype, included by loops-inl.h once per dtype (no include guard) with
+ *   DT  the name part (_f32, _f64, _f16): FN(group) = group_f32, ENTRY(FN(apply)) = apply_f32_avx2
+ *   T   the element type, S the compute scalar (float for float16), V the compute vector,
+ *   VT  the vector a chunk of elements loads into (VH for float16), W elements a chunk.
+ * Undefines them at the end. */
+#define FN(name) FD_CAT(name, DT)
+
+#ifndef FD_MASKED_MEMORY
+/* No masked loads and stores: a partial chunk goes through a zeroed buffer (tails only). */
+FD_TARGET static inline VT FN(load_part)(const T *p, size_t k)
+{
+    T b[W] = {0};
+    memcpy(b, p, k * sizeof(T));
+    return FN(load)(b);
+}
+
+FD_TARGET static inline void FN(store_part)(T *p, size_t k, VT v)
+{
+    T b[W];
+    FN(store)(b, v);
+    memcpy(p, b, k * sizeof(T));
+}
+#endif
+
+/* One 64-element group: y = keep ? x * s : +0 (scaled == 0: keep ? x : +0). */
+FD_TARGET static inline void FN(group)(const T *x, T *y, uint64_t word, V vs, int scaled)
+{
+    for (int c = 0; c < 64 / W; c++)
+        FN(store)(y + W * c, FN(vscale)(FN(load)(x + W * c), FN(mask)(word, c), vs, scaled));
+}
+
+/* One 64-element group of alpha dropout: y = keep ? x * a + b : d. */
+FD_TARGET static inline void FN(affine_group)(const T *x, T *y, uint64_t word, V va, V vb, V vd)
+{
+    for (int c = 0; c < 64 / W; c++)
+        FN(store)(y + W * c, FN(vaffine)(FN(load)(x + W * c), FN(mask)(word, c), va, vb, vd));
+}
+
+/* The last m <= 64 elements (keep bits in word): whole chunks, then a partial one. */
+FD_TARGET static void FN(tail)(const T *x, T *y, uint64_t word, size_t m, V vs, int scaled)
+{
+    size_t i = 0;
+    for (; i + W <= m; i += W)
+        FN(store)(y + i, FN(vscale)(FN(load)(x + i), FN(mask)(word >> i, 0), vs, scaled));
+    if (i < m)
+        FN(store_part)(y + i, m - i, FN(vscale)(FN(load_part)(x + i, m - i),
+                                                FN(mask)(word >> i, 0), vs, scaled));
+}
+
+FD_TARGET static void FN(affine_tail)(const T *x, T *y, uint64_t word, size_t m, V va, V vb, V vd)
+{
+    size_t i = 0;
+    for (; i + W <= m; i += W)
+        FN(store)(y + i, FN(vaffine)(FN(load)(x + i), FN(mask)(word >> i, 0), va, vb, vd));
+    if (i < m)
+        FN(store_part)(y + i, m - i, FN(vaffine)(FN(load_part)(x + i, m - i),
+                                                 FN(mask)(word >> i, 0), va, vb, vd));
+}
+
+FD_TARGET static void ENTRY(FN(apply))(const T *x, T *y, const uint64_t *bits, size_t n, S s,
+                                       int scaled)
+{
+    const V vs = FN(set1)(scaled ? s : (S)1);
+    size_t i = 0;
+    if (scaled) { /* the branch taken out of the loop */
+        for (; i + 64 <= n; i += 64)
+            FN(group)(x + i, y + i, bits[i >> 6], vs, 1);
+    } else {
+        for (; i + 64 <= n; i += 64)
+            FN(group)(x + i, y + i, bits[i >> 6], vs, 0);
+    }
+    if (i < n)
+        FN(tail)(x + i, y + i, bits[i >> 6], n - i, vs, scaled);
+}
+
+FD_TARGET static void ENTRY(FN(fused))(const T *x, T *y, uint64_t *bits, size_t n,
+                                       const fd_philox_run *run, S s, int scaled)
+{
+    const V vs = FN(set1)(scaled ? s : (S)1);
+#define GROUP(w, wd)                                                                           \
+    (scaled ? FN(group)(x + 64 * (w), y + 64 * (w), wd, vs, 1)                                 \
+            : FN(group)(x + 64 * (w), y + 64 * (w), wd, vs, 0))
+#define TAIL(w) FN(tail)(x + 64 * (w), y + 64 * (w), bits[w], n - 64 * (w), vs, scaled)
+    FUSED_LOOP(GROUP, TAIL)
+#undef GROUP
+#undef TAIL
+}
+
+FD_TARGET static void ENTRY(FN(affine))(const T *x, T *y, uint64_t *bits, size_t n,
+                                        const fd_philox_run *run, S a, S b, S d)
+{
+    const V va = FN(set1)(a), vb = FN(set1)(b), vd = FN(set1)(d);
+#define GROUP(w, wd) FN(affine_group)(x + 64 * (w), y + 64 * (w), wd, va, vb, vd)
+#define TAIL(w) FN(affine_tail)(x + 64 * (w), y + 64 * (w), bits[w], n - 64 * (w), va, vb, vd)
+    FUSED_LOOP(GROUP, TAIL)
+#undef GROUP
+#undef TAIL
+}
+
+#undef FN
+#undef DT
+#undef T
+#undef S
+#undef V
+#undef VT
+#undef W

@@ -1,0 +1,207 @@
+/* The loops of the SIMD files, written once over each file's primitives (NumPy's dispatch
+ * sources and highway's per-target -inl.h are the models). Included by csrc/isa/avx2.c and
+ * avx512.c after philox-inl.h and their primitives:
+ *
+ * Philox (on philox_ctx):
+ *   FD_GROUPS (1 or 2) groups a Philox step (more interleaved groups overlap better, as long as
+ *   the state fits the registers); P is M0 * lo32(block) in every lane;
+ *   keep64_vec(cx, P) -> the 64 keep bits of one group (blocks blk .. blk+15, bit 4j + k = word
+ *   k of block j), keep_step_vec(cx, P, out) those of FD_GROUPS groups; words64_vec(cx, P, out)
+ *   / words_step_vec(cx, P, out) their raw words (out[4j + k] = word k of block j). None of them
+ *   sees a carry into the high counter word, which is cx->hi.
+ * Data, W lanes a chunk (WF floats, WD doubles; a chunk of float16 is WF halves):
+ *   VF, VD float / double vectors, VH a chunk of halves; MF, MD lane masks;
+ *   load_f32/f64/f16, store_f32/f64/f16 (unaligned); with FD_MASKED_MEMORY also
+ *   load_part_* / store_part_* (p, k): the first k < W lanes, the others never touched;
+ *   set1_f32/f64, mul_f32/f64, add_f32/f64; h2f / f2h (float16 <-> float32, round to nearest
+ *   even: fd_half_to_float / fd_float_to_half);
+ *   mask_f32(word, c) / mask_f64(word, c): lanes kept by bits c*W .. c*W + W-1 of word;
+ *   vscale_f32/f64(v, m, vs, scaled): m ? (scaled ? v * vs : v) : +0;
+ *   blend_f32/f64(m, d, v): m ? v : d;  zero_h(m, h): m ? h : +0 on float16 lanes (no rounding).
+ *
+ * Every result is the scalar path's (csrc/isa/scalar.c), bit for bit: the same IEEE operations
+ * on each lane, selects that keep the exact bits, no FMA. */
+#ifndef FASTDROP_LOOPS_INL_H
+#define FASTDROP_LOOPS_INL_H
+
+/* ---- Philox steps: carries and the high counter word, around the ISA's vector code ---- */
+
+FD_TARGET static inline VI first_product(uint64_t blk)
+{
+    return set1_64((uint64_t)FD_PHILOX_M0 * (uint32_t)blk);
+}
+
+/* The 64 keep bits of one group, blocks blk .. blk+15, any counters. */
+FD_TARGET static inline __attribute__((always_inline)) uint64_t keep64(philox_ctx *cx,
+                                                                      uint64_t blk)
+{
+    if (__builtin_expect((uint32_t)blk > 0xFFFFFFF0u, 0)) /* the low word wraps in the group */
+        return keep64_carry(cx, blk);
+    if (__builtin_expect((uint32_t)(blk >> 32) != cx->hi, 0))
+        ctx_segment(cx, (uint32_t)(blk >> 32));
+    return keep64_vec(cx, first_product(blk));
+}
+
+FD_TARGET __attribute__((noinline, cold)) static uint64_t keep64_cold(philox_ctx *cx, uint64_t blk)
+{
+    return keep64(cx, blk);
+}
+
+/* FD_GROUPS consecutive groups (blocks blk .. blk + 16 * FD_GROUPS - 1) into out[]. */
+FD_TARGET static inline __attribute__((always_inline)) void keep_step(philox_ctx *cx, uint64_t blk,
+                                                                     uint64_t *out)
+{
+    if (__builtin_expect((uint32_t)blk > 0u - 16u * FD_GROUPS, 0)) { /* a carry in the step */
+        for (int g = 0; g < FD_GROUPS; g++)
+            out[g] = keep64_cold(cx, blk + 16 * g);
+        return;
+    }
+    if (__builtin_expect((uint32_t)(blk >> 32) != cx->hi, 0))
+        ctx_segment(cx, (uint32_t)(blk >> 32));
+    keep_step_vec(cx, first_product(blk), out);
+}
+
+FD_TARGET static void ENTRY(keep_bits)(uint64_t *bits, size_t ngroups, uint64_t block, uint32_t k0,
+                                       uint32_t k1, uint32_t stream, uint32_t threshold)
+{
+    philox_ctx cx;
+    ctx_init(&cx, k0, k1, stream, threshold, (uint32_t)(block >> 32));
+    size_t w = 0;
+    for (; w + FD_GROUPS <= ngroups; w += FD_GROUPS, block += 16 * FD_GROUPS)
+        keep_step(&cx, block, bits + w);
+    for (; FD_GROUPS > 1 && w < ngroups; w++, block += 16) /* what is left of the last step */
+        bits[w] = keep64(&cx, block);
+}
+
+FD_TARGET static void ENTRY(words)(uint32_t *out, size_t nblocks, uint64_t blk, uint32_t k0,
+                                   uint32_t k1, uint32_t stream)
+{
+    const size_t step = 16 * FD_GROUPS;
+    philox_ctx cx;
+    ctx_init(&cx, k0, k1, stream, 0, (uint32_t)(blk >> 32));
+    size_t j = 0;
+    for (; j + step <= nblocks; j += step, blk += step, out += 4 * step) {
+        if (__builtin_expect((uint32_t)blk > 0u - (uint32_t)step, 0)) { /* the low word wraps */
+            words_tail(out, step, blk, k0, k1, stream);
+            continue;
+        }
+        if (__builtin_expect((uint32_t)(blk >> 32) != cx.hi, 0))
+            ctx_segment(&cx, (uint32_t)(blk >> 32));
+        words_step_vec(&cx, first_product(blk), out);
+    }
+    /* what is left of the last step: whole groups that do not wrap, then the scalar tail */
+    for (; FD_GROUPS > 1 && j + 16 <= nblocks && (uint32_t)blk <= 0xFFFFFFF0u;
+         j += 16, blk += 16, out += 64) {
+        if ((uint32_t)(blk >> 32) != cx.hi)
+            ctx_segment(&cx, (uint32_t)(blk >> 32));
+        words64_vec(&cx, first_product(blk), out);
+    }
+    if (j < nblocks)
+        words_tail(out, nblocks - j, blk, k0, k1, stream);
+}
+
+/* ---- fused kernels: per step, the keep bits and then the 64 * FD_GROUPS elements ---- */
+
+/* Raw group g holds keep-bit stream bits 64g .. 64g+63 (blocks run->block + 16g ..); with r != 0
+ * the run's word w straddles raw groups w and w+1. */
+#define SHIFTED(lo, hi) (r ? ((lo) >> r) | ((hi) << (64 - r)) : (lo))
+
+/* The body of the fused kernels: GROUP(w, word) applies keep word `word` to the 64 elements of
+ * word w, TAIL(w) the last n - 64w <= 64 (after bits[w] holds their keep bits). The next step's
+ * Philox words are drawn before this step's elements are touched, so the out-of-order core
+ * overlaps the arithmetic with the loads and stores. */
+#define FUSED_LOOP(GROUP, TAIL)                                                                \
+    philox_ctx cx;                                                                             \
+    ctx_init(&cx, run->k0, run->k1, run->stream, run->threshold, (uint32_t)(run->block >> 32)); \
+    const unsigned r = run->r;                                                                 \
+    const size_t nw = (n + 63) / 64, nraw = (n + r + 63) / 64;                                 \
+    const uint64_t blk = run->block;                                                           \
+    uint64_t cur = keep64(&cx, blk); /* raw group w */                                         \
+    size_t w = 0;                                                                              \
+    for (; w + FD_GROUPS <= nw; w += FD_GROUPS) {                                              \
+        uint64_t nx[FD_GROUPS] = {0}; /* raw groups w+1 .. w+FD_GROUPS */                      \
+        if (w + FD_GROUPS < nraw)                                                              \
+            keep_step(&cx, blk + 16 * (w + 1), nx);                                            \
+        else if (w + 1 < nraw) /* nraw <= nw + 1: with FD_GROUPS <= 2 only the first */        \
+            nx[0] = keep64(&cx, blk + 16 * (w + 1));                                           \
+        uint64_t wd[FD_GROUPS];                                                                \
+        for (int g = 0; g < FD_GROUPS; g++) {                                                  \
+            wd[g] = SHIFTED(g ? nx[g - 1] : cur, nx[g]);                                       \
+            bits[w + g] = wd[g];                                                               \
+        }                                                                                      \
+        cur = nx[FD_GROUPS - 1];                                                               \
+        for (int g = 0; g < FD_GROUPS; g++) {                                                  \
+            if (64 * (w + g) + 64 > n) { /* the partial last word */                           \
+                TAIL(w + g);                                                                   \
+                return;                                                                        \
+            }                                                                                  \
+            GROUP(w + g, wd[g]);                                                               \
+        }                                                                                      \
+    }                                                                                          \
+    if (FD_GROUPS > 1 && w < nw) { /* what is left of the last step: one word (FD_GROUPS 2) */ \
+        uint64_t nx = w + 1 < nraw ? keep64(&cx, blk + 16 * (w + 1)) : 0;                      \
+        bits[w] = SHIFTED(cur, nx);                                                            \
+        TAIL(w);                                                                               \
+    }
+
+/* ---- per-dtype value operations on the primitives ---- */
+
+#define set1_f16 set1_f32 /* float16 is computed in float32 */
+#define mask_f16 mask_f32 /* a chunk of halves has WF lanes */
+
+FD_TARGET static inline VH vscale_f16(VH h, MF m, VF vs, int scaled)
+{
+    return scaled ? f2h(vscale_f32(h2f(h), m, vs, 1)) : zero_h(m, h);
+}
+
+/* alpha dropout: m ? v * a + b : d, two roundings */
+FD_TARGET static inline VF vaffine_f32(VF v, MF m, VF va, VF vb, VF vd)
+{
+    return blend_f32(m, vd, add_f32(mul_f32(v, va), vb));
+}
+
+FD_TARGET static inline VD vaffine_f64(VD v, MD m, VD va, VD vb, VD vd)
+{
+    return blend_f64(m, vd, add_f64(mul_f64(v, va), vb));
+}
+
+FD_TARGET static inline VH vaffine_f16(VH h, MF m, VF va, VF vb, VF vd)
+{
+    return f2h(vaffine_f32(h2f(h), m, va, vb, vd));
+}
+
+/* ---- the loops of each dtype ---- */
+
+#define DT _f32
+#define T float
+#define S float
+#define V VF
+#define VT VF
+#define W WF
+#include "dtype-inl.h"
+
+#define DT _f64
+#define T double
+#define S double
+#define V VD
+#define VT VD
+#define W WD
+#include "dtype-inl.h"
+
+#define DT _f16
+#define T uint16_t
+#define S float
+#define V VF
+#define VT VH
+#define W WF
+#include "dtype-inl.h"
+
+/* The table entries defined here (each ISA file lists the rest). */
+#define FD_LOOP_ENTRIES                                                                        \
+    .keep_bits = ENTRY(keep_bits), .apply_f32 = ENTRY(apply_f32),                              \
+    .apply_f64 = ENTRY(apply_f64), .apply_f16 = ENTRY(apply_f16),                              \
+    .fused_f32 = ENTRY(fused_f32), .fused_f64 = ENTRY(fused_f64),                              \
+    .fused_f16 = ENTRY(fused_f16), .affine_f32 = ENTRY(affine_f32),                            \
+    .affine_f64 = ENTRY(affine_f64), .affine_f16 = ENTRY(affine_f16), .words = ENTRY(words)
+
+#endif
