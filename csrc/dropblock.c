@@ -84,34 +84,6 @@ static void window_rows(uint64_t *base, size_t nrows, size_t stride, size_t nw, 
         rows_or(base, nrows, stride, nw, k - m);
 }
 
-static uint64_t count_words(const uint64_t *v, size_t nw)
-{
-    uint64_t c = 0;
-    for (size_t i = 0; i < nw; i++)
-        c += popcount64(v[i]);
-    return c;
-}
-
-#ifdef FD_X86
-/* every CPU with the AVX2 path has POPCNT */
-__attribute__((target("popcnt"))) static uint64_t count_words_popcnt(const uint64_t *v, size_t nw)
-{
-    uint64_t c = 0;
-    for (size_t i = 0; i < nw; i++)
-        c += (uint64_t)__builtin_popcountll(v[i]);
-    return c;
-}
-#endif
-
-static uint64_t (*count_words_fn(void))(const uint64_t *, size_t)
-{
-#ifdef FD_X86
-    if (fd_isa_get() != FD_ISA_SCALAR)
-        return count_words_popcnt;
-#endif
-    return count_words;
-}
-
 uint64_t fd_count_bits(const uint8_t *mask, size_t n)
 {
     uint64_t c = 0;
@@ -139,7 +111,7 @@ typedef struct {
     uint64_t *row;  /* nwx + 2 words: one extended seed row */
     uint64_t *rows; /* S0 * S1 + 1 words: the plane's dropped rows (narrow maps) */
     size_t *nz;     /* G0 * G1 + 1: indices of rows holding seeds (narrow maps) */
-    uint64_t (*count)(const uint64_t *, size_t); /* set bits of a word array */
+    fd_popcount_fn count; /* set bits of a word array (the ISA table's) */
 } dbscratch;
 
 static size_t bit_length(size_t v)
@@ -155,7 +127,7 @@ static size_t bit_length(size_t v)
 /* Packs the rows (S2 <= 64 bits each) of one plane tightly into D (exactly pw words, each
  * written once) and returns the number of set bits. */
 static uint64_t pack_rows(const dbgeom *g, const uint64_t *rows, uint64_t *D,
-                          uint64_t (*count)(const uint64_t *, size_t))
+                          fd_popcount_fn count)
 {
     const size_t nrows = g->S[0] * g->S[1];
     const unsigned len = (unsigned)g->S[2];
@@ -383,7 +355,7 @@ static int planes_body(void *arg, int t, int nt)
     uint64_t *D = (uint64_t *)malloc((g->pw + 1) * 8);
     w.rows = (uint64_t *)malloc((g->S[0] * g->S[1] + 1) * 8);
     uint64_t *sw = (uint64_t *)malloc((j->swords + 1) * 8); /* seed keep bits, as words */
-    w.count = count_words_fn();
+    w.count = fd_kernels_current()->popcount_words;
     int rc = 0;
     uint64_t dropped = 0;
     size_t g0, g1;

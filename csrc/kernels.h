@@ -1,29 +1,43 @@
-/* Per-ISA primitives behind fd_masked_scale. Each ISA provides the same kinds of function,
- * and every one of them must give the same bits (the tests check each path against
- * fastdrop.reference; tests/simde/run.sh checks the SIMD tables against the scalar one):
- *   keep_bits: 64 * ngroups keep bits for the global elements 4*block .. 4*block + 64*ngroups - 1
- *              (bit j of bits[w] is element 4*block + 64*w + j), stream and threshold as given;
- *   apply_*:   y[i] = bit i of bits ? x[i] * s : +0 for i < n (scaled == 0: y[i] = x[i] when kept);
- *   fused_*:   (optional; NULL: the driver runs keep_bits, then apply_*) both at once, a
- *              64-element group at a time, so the Philox arithmetic overlaps the loads and
- *              stores: element i of the run uses raw keep bit run->r + i of the keep_bits
- *              stream that starts at block run->block; bits[0 .. ceil(n/64)) receive the run's
- *              keep bits (bit i of bits[i/64]; bits past n in the last word are unspecified)
- *              and y[i] is as for apply_*;
- *   affine_*:  alpha dropout, fused like fused_* (same keep bits, same bits[] output):
- *              y[i] = keep ? x[i] * a + b : d, two roundings and no FMA (float16: computed in
- *              float32, then rounded once to half). Never NULL (the scalar one is the
- *              definition); called only when the bits are drawn (run->threshold > 0);
- *   words:     the raw Philox words of blocks first_block .. first_block + nblocks - 1, 4 per
- *              block in order (out[4*j + k] = word k of block first_block + j), any counters
- *              (the low counter word may wrap); used by the structured kernels (Gaussian
- *              normals), which need the words themselves rather than keep bits. */
+/* The ISA layer's interface: one table of per-ISA functions (fd_kernels), filled by each file of
+ * csrc/isa/ and chosen at run time by csrc/isa/dispatch.c (fd_kernels_current(), the only
+ * reader of the chosen ISA). Every entry must give the same bits on every ISA (the tests check
+ * each path against fastdrop.reference; tests/simde/run.sh checks the SIMD tables against the
+ * scalar one, which is the definition):
+ *   keep_bits:   64 * ngroups keep bits for the global elements 4*block .. 4*block + 64*ngroups - 1
+ *                (bit j of bits[w] is element 4*block + 64*w + j), stream and threshold as given;
+ *   apply_*:     y[i] = bit i of bits ? x[i] * s : +0 for i < n (scaled == 0: y[i] = x[i] when
+ *                kept);
+ *   fused_*:     (optional; NULL: the driver runs keep_bits, then apply_*) both at once, a
+ *                64-element group at a time, so the Philox arithmetic overlaps the loads and
+ *                stores: element i of the run uses raw keep bit run->r + i of the keep_bits
+ *                stream that starts at block run->block; bits[0 .. ceil(n/64)) receive the run's
+ *                keep bits (bit i of bits[i/64]; bits past n in the last word are unspecified)
+ *                and y[i] is as for apply_*;
+ *   affine_*:    alpha dropout, fused like fused_* (same keep bits, same bits[] output):
+ *                y[i] = keep ? x[i] * a + b : d, two roundings and no FMA (float16: computed in
+ *                float32, then rounded once to half). Never NULL; called only when the bits are
+ *                drawn (run->threshold > 0);
+ *   affine_bits_*: the same arithmetic with the keep bits given (bit i of bits);
+ *   words:       the raw Philox words of blocks first_block .. first_block + nblocks - 1, 4 per
+ *                block in order (out[4*j + k] = word k of block first_block + j), any counters
+ *                (the low counter word may wrap); used by the structured kernels (Gaussian
+ *                normals), which need the words themselves rather than keep bits;
+ *   gauss_tile:  Gaussian dropout over one tile (csrc/isa/gauss-inl.h): z != NULL: z[i] = the
+ *                contract's float32 normal of global element g0 + i; else y = x * (1 + sigma * z)
+ *                (fd_gaussian_apply, gaussian.h);
+ *   scale_copy_*: the roofline, y[i] = x[i] * s (float16: computed in float32);
+ *   popcount_words: the number of set bits of v[0 .. nw);
+ *   transpose[]: block transposes for the panel copies of transposed views (csrc/strided.c),
+ *                by element size 2, 4, 8 bytes: fn copies a grid of h x h blocks (fd_tgrid);
+ *                fn NULL: none (the scalar path). Pure data movement. */
 #ifndef FASTDROP_KERNELS_H
 #define FASTDROP_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "fastdrop.h"
 
 typedef void (*fd_keep_bits_fn)(uint64_t *bits, size_t ngroups, uint64_t block, uint32_t k0,
                                 uint32_t k1, uint32_t stream, uint32_t threshold);
@@ -55,8 +69,45 @@ typedef void (*fd_affine_f64_fn)(const double *x, double *y, uint64_t *bits, siz
 typedef void (*fd_affine_f16_fn)(const uint16_t *x, uint16_t *y, uint64_t *bits, size_t n,
                                  const fd_philox_run *run, float a, float b, float d);
 
+typedef void (*fd_affine_bits_f32_fn)(const float *x, float *y, const uint64_t *bits, size_t n,
+                                      float a, float b, float d);
+typedef void (*fd_affine_bits_f64_fn)(const double *x, double *y, const uint64_t *bits,
+                                      size_t n, double a, double b, double d);
+typedef void (*fd_affine_bits_f16_fn)(const uint16_t *x, uint16_t *y, const uint64_t *bits,
+                                      size_t n, float a, float b, float d);
+
 typedef void (*fd_words_fn)(uint32_t *out, size_t nblocks, uint64_t first_block, uint32_t k0,
                             uint32_t k1, uint32_t stream);
+
+typedef void (*fd_gauss_tile_fn)(fd_dtype dt, const void *x, void *y, float *z, size_t n,
+                                 uint64_t g0, uint64_t seed, double sigma);
+
+typedef void (*fd_scale_copy_f32_fn)(const float *x, float *y, size_t n, float s);
+typedef void (*fd_scale_copy_f64_fn)(const double *x, double *y, size_t n, double s);
+typedef void (*fd_scale_copy_f16_fn)(const uint16_t *x, uint16_t *y, size_t n, float s);
+
+typedef uint64_t (*fd_popcount_fn)(const uint64_t *v, size_t nw);
+
+/* A grid of ngroups x nblocks square blocks of h x h elements, each copied transposed: block
+ * (g, b) reads h rows of h elements at src + g*sgrp + b*sblk (row k at + k*ss) and writes
+ * row k of its transpose at dst + g*dgrp + b*dblk + k*ds. Blocks go column-block-major (every
+ * group of block b, then b + 1), so the view side's cache lines are used whole at once (no
+ * software prefetch: with several lines per column the hardware's keeps up, measured on Zen 4).
+ * Pure data movement: the bits never change. */
+typedef struct {
+    const char *src;
+    ptrdiff_t ss, sgrp, sblk;
+    char *dst;
+    ptrdiff_t ds, dgrp, dblk;
+    size_t ngroups, nblocks;
+} fd_tgrid;
+
+typedef void (*fd_transpose_fn)(const fd_tgrid *g);
+
+typedef struct {
+    fd_transpose_fn fn; /* NULL: no SIMD transpose */
+    size_t h;           /* block side */
+} fd_transpose;
 
 typedef struct {
     fd_keep_bits_fn keep_bits;
@@ -66,10 +117,19 @@ typedef struct {
     fd_fused_f32_fn fused_f32; /* the fused_* may be NULL */
     fd_fused_f64_fn fused_f64;
     fd_fused_f16_fn fused_f16;
-    fd_affine_f32_fn affine_f32; /* never NULL */
+    fd_affine_f32_fn affine_f32;
     fd_affine_f64_fn affine_f64;
     fd_affine_f16_fn affine_f16;
-    fd_words_fn words;         /* never NULL */
+    fd_affine_bits_f32_fn affine_bits_f32;
+    fd_affine_bits_f64_fn affine_bits_f64;
+    fd_affine_bits_f16_fn affine_bits_f16;
+    fd_words_fn words;
+    fd_gauss_tile_fn gauss_tile;
+    fd_scale_copy_f32_fn scale_copy_f32;
+    fd_scale_copy_f64_fn scale_copy_f64;
+    fd_scale_copy_f16_fn scale_copy_f16;
+    fd_popcount_fn popcount_words;
+    fd_transpose transpose[3]; /* elements of 2, 4, 8 bytes */
 } fd_kernels;
 
 extern const fd_kernels fd_kernels_scalar;
@@ -79,6 +139,7 @@ extern const fd_kernels fd_kernels_avx2;
 extern const fd_kernels fd_kernels_avx512;
 #endif
 
+/* The table of the chosen ISA (csrc/isa/dispatch.c). */
 const fd_kernels *fd_kernels_current(void);
 
 /* IEEE half <-> single, round to nearest even; the same results as F16C and NumPy. */

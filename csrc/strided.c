@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "strided.h"
-#include "transpose.h"
+#include "kernels.h"
 
 
 #define PANEL_BUF_MAX (1 << 21)   /* bytes in a transposed-layout panel buffer */
@@ -108,8 +108,10 @@ size_t fd_panel_len(const fd_strided *v)
 static size_t panel_simd(const fd_strided *v, char *const *rowp, size_t *lo, const size_t *hi,
                          const ptrdiff_t *boff, size_t nrows, char *buf, size_t es, int gather)
 {
-    size_t h, L = (size_t)v->shape[v->ndim - 1];
-    fd_transpose_fn tr = fd_transpose_get(es, &h);
+    size_t L = (size_t)v->shape[v->ndim - 1];
+    const fd_transpose *t = &fd_kernels_current()->transpose[es == 2 ? 0 : es == 4 ? 1 : 2];
+    fd_transpose_fn tr = t->fn;
+    size_t h = t->h;
     size_t ra = lo[0] ? 1 : 0, rb = hi[nrows - 1] < L ? nrows - 1 : nrows;
     if (!tr || L < h || rb <= ra)
         return 0;

@@ -25,12 +25,6 @@
 #define CHUNK FD_CHUNK
 #define TWORDS (TILE / 64)
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
-#define FD_SX86 1
-#define FD_AVX2_ATTR __attribute__((target("avx2")))
-#endif
-
-
 /* ------------------------------------------------------------------------------------------
  * Broadcast bit map: keep bits of x's flat range from a reduced packed mask.
  * ---------------------------------------------------------------------------------------- */
@@ -112,75 +106,8 @@ static void bmap_bits(const bmap *m, size_t i0, size_t n, uint64_t *bits)
 }
 
 /* ------------------------------------------------------------------------------------------
- * Per-tile arithmetic for AFFINE (SCALE is the core's apply_*, NOISE is gaussian.c's).
- * ---------------------------------------------------------------------------------------- */
-/* Selects are done on the bits (kept: all-ones mask) so the loops have no branches and
- * vectorise; the arithmetic is the same IEEE operations as the reference. */
-static inline float sel_f32(uint32_t keep, float v, float d)
-{
-    uint32_t vb, db, m = 0u - keep;
-    memcpy(&vb, &v, 4);
-    memcpy(&db, &d, 4);
-    vb = (vb & m) | (db & ~m);
-    memcpy(&v, &vb, 4);
-    return v;
-}
-
-static inline double sel_f64(uint64_t keep, double v, double d)
-{
-    uint64_t vb, db, m = 0ull - keep;
-    memcpy(&vb, &v, 8);
-    memcpy(&db, &d, 8);
-    vb = (vb & m) | (db & ~m);
-    memcpy(&v, &vb, 8);
-    return v;
-}
-
-#define TILE_LOOPS(attr, sfx)                                                                \
-    attr static void affine_f32_##sfx(const float *x, float *y, const uint64_t *bits,        \
-                                      size_t n, float a, float b, float d)                   \
-    {                                                                                        \
-        size_t i = 0;                                                                        \
-        for (; i + 32 <= n; i += 32) {                                                       \
-            uint32_t h = (uint32_t)(bits[i >> 6] >> (i & 32));                               \
-            for (unsigned j = 0; j < 32; j++)                                                \
-                y[i + j] = sel_f32((h >> j) & 1u, x[i + j] * a + b, d);                      \
-        }                                                                                    \
-        for (; i < n; i++)                                                                   \
-            y[i] = sel_f32((uint32_t)(bits[i >> 6] >> (i & 63)) & 1u, x[i] * a + b, d);      \
-    }                                                                                        \
-    attr static void affine_f64_##sfx(const double *x, double *y, const uint64_t *bits,      \
-                                      size_t n, double a, double b, double d)                \
-    {                                                                                        \
-        size_t i = 0;                                                                        \
-        for (; i + 64 <= n; i += 64) {                                                       \
-            uint64_t m = bits[i >> 6];                                                       \
-            for (unsigned j = 0; j < 64; j++)                                                \
-                y[i + j] = sel_f64((m >> j) & 1u, x[i + j] * a + b, d);                      \
-        }                                                                                    \
-        for (; i < n; i++)                                                                   \
-            y[i] = sel_f64((bits[i >> 6] >> (i & 63)) & 1u, x[i] * a + b, d);                \
-    }
-
-TILE_LOOPS(, base)
-#ifdef FD_SX86
-TILE_LOOPS(FD_AVX2_ATTR, avx2)
-#endif
-
-static void affine_f16(const uint16_t *x, uint16_t *y, const uint64_t *bits, size_t n, float a,
-                       float b, float d)
-{
-    uint16_t dh = fd_float_to_half(d);
-    for (size_t i = 0; i < n; i++)
-        y[i] = ((bits[i >> 6] >> (i & 63)) & 1) ? fd_float_to_half(fd_half_to_float(x[i]) * a + b)
-                                                : dh;
-}
-
-/* ------------------------------------------------------------------------------------------
  * The driver.
  * ---------------------------------------------------------------------------------------- */
-static int wide_isa(void) { return fd_isa_get() != FD_ISA_SCALAR; }
-
 typedef struct {
     fd_dtype dtype;
     size_t es, n;
@@ -188,7 +115,6 @@ typedef struct {
     const fd_struct_op *op;
     const bmap *bm;
     const fd_kernels *k;
-    int wide;
     float s32, a32, b32, d32;
 } sjob;
 
@@ -271,23 +197,13 @@ static void run_tile(const sjob *j, size_t i0, size_t n, char *xbuf, char *ybuf)
             j->k->apply_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, j->s32, op->scaled);
         break;
     case FD_OP_AFFINE:
-        if (j->dtype == FD_F32) {
-#ifdef FD_SX86
-            if (j->wide)
-                affine_f32_avx2((const float *)xp, (float *)yp, bits, n, j->a32, j->b32, j->d32);
-            else
-#endif
-                affine_f32_base((const float *)xp, (float *)yp, bits, n, j->a32, j->b32, j->d32);
-        } else if (j->dtype == FD_F64) {
-#ifdef FD_SX86
-            if (j->wide)
-                affine_f64_avx2((const double *)xp, (double *)yp, bits, n, op->a, op->b, op->d);
-            else
-#endif
-                affine_f64_base((const double *)xp, (double *)yp, bits, n, op->a, op->b, op->d);
-        } else {
-            affine_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, j->a32, j->b32, j->d32);
-        }
+        if (j->dtype == FD_F32)
+            j->k->affine_bits_f32((const float *)xp, (float *)yp, bits, n, j->a32, j->b32, j->d32);
+        else if (j->dtype == FD_F64)
+            j->k->affine_bits_f64((const double *)xp, (double *)yp, bits, n, op->a, op->b, op->d);
+        else
+            j->k->affine_bits_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, j->a32, j->b32,
+                                  j->d32);
         break;
     default: /* NOISE: normals generated and applied per tile */
         fd_gaussian_apply(j->dtype, xp, yp, n, op->offset + i0, op->seed, op->sigma);
@@ -320,7 +236,7 @@ int fd_struct_apply(fd_dtype dtype, const fd_view *x, const fd_view *y, const fd
     bmap bm;
     fd_strided_init(&xv, x, sizes[dtype]);
     fd_strided_init(&yv, y, sizes[dtype]);
-    sjob j = {dtype, sizes[dtype], n, &xv, &yv, op, NULL, fd_kernels_current(), wide_isa(),
+    sjob j = {dtype, sizes[dtype], n, &xv, &yv, op, NULL, fd_kernels_current(),
               (float)op->scale, (float)op->a, (float)op->b, (float)op->d};
     if (op->op != FD_OP_NOISE && !op->bern && op->rstrides) {
         bmap_init(&bm, x->ndim, x->shape, op->rstrides, op->mask, op->mask_bits);

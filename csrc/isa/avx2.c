@@ -264,5 +264,59 @@ FD_TARGET static inline VH zero_h(MF m, VH h)
 
 #include "loops-inl.h"
 
-const fd_kernels fd_kernels_avx2 = {FD_LOOP_ENTRIES};
+/* ---- block transposes for the panel copies: 8x8 float32, 4x4 float64, 16x16 16-bit ---- */
+
+FD_TARGET static inline void f32_8x8(const char *s, ptrdiff_t ss, char *d, ptrdiff_t ds)
+{
+    __m256 r0 = _mm256_loadu_ps((const float *)(s + 0 * ss));
+    __m256 r1 = _mm256_loadu_ps((const float *)(s + 1 * ss));
+    __m256 r2 = _mm256_loadu_ps((const float *)(s + 2 * ss));
+    __m256 r3 = _mm256_loadu_ps((const float *)(s + 3 * ss));
+    __m256 r4 = _mm256_loadu_ps((const float *)(s + 4 * ss));
+    __m256 r5 = _mm256_loadu_ps((const float *)(s + 5 * ss));
+    __m256 r6 = _mm256_loadu_ps((const float *)(s + 6 * ss));
+    __m256 r7 = _mm256_loadu_ps((const float *)(s + 7 * ss));
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    /* u[4k + j]: rows 4k..4k+3 of columns j and j + 4 (one per 128-bit lane) */
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps((float *)(d + 0 * ds), _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps((float *)(d + 1 * ds), _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps((float *)(d + 2 * ds), _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps((float *)(d + 3 * ds), _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps((float *)(d + 4 * ds), _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps((float *)(d + 5 * ds), _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps((float *)(d + 6 * ds), _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps((float *)(d + 7 * ds), _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+FD_TARGET static inline void f64_4x4(const char *s, ptrdiff_t ss, char *d, ptrdiff_t ds)
+{
+    __m256d r0 = _mm256_loadu_pd((const double *)(s + 0 * ss));
+    __m256d r1 = _mm256_loadu_pd((const double *)(s + 1 * ss));
+    __m256d r2 = _mm256_loadu_pd((const double *)(s + 2 * ss));
+    __m256d r3 = _mm256_loadu_pd((const double *)(s + 3 * ss));
+    __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+    __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+    _mm256_storeu_pd((double *)(d + 0 * ds), _mm256_permute2f128_pd(t0, t2, 0x20));
+    _mm256_storeu_pd((double *)(d + 1 * ds), _mm256_permute2f128_pd(t1, t3, 0x20));
+    _mm256_storeu_pd((double *)(d + 2 * ds), _mm256_permute2f128_pd(t0, t2, 0x31));
+    _mm256_storeu_pd((double *)(d + 3 * ds), _mm256_permute2f128_pd(t1, t3, 0x31));
+}
+
+#include "u16x16-inl.h"
+
+GRID(ENTRY(transpose_u16), u16_16x16)
+GRID(ENTRY(transpose_f32), f32_8x8)
+GRID(ENTRY(transpose_f64), f64_4x4)
+
+const fd_kernels fd_kernels_avx2 = {
+    FD_LOOP_ENTRIES,
+    .transpose = {{ENTRY(transpose_u16), 16}, {ENTRY(transpose_f32), 8}, {ENTRY(transpose_f64), 4}},
+};
 #endif

@@ -263,5 +263,69 @@ FD_TARGET static inline VH zero_h(MF m, VH h) { return _mm256_maskz_mov_epi16(m,
 
 #include "loops-inl.h"
 
-const fd_kernels fd_kernels_avx512 = {FD_LOOP_ENTRIES};
+/* ---- block transposes for the panel copies: 16x16 float32, 8x8 float64, and the AVX2 16x16
+ * 16-bit block ---- */
+
+FD_TARGET static inline void f32_16x16(const char *s, ptrdiff_t ss, char *d, ptrdiff_t ds)
+{
+    __m512 r[16], t[16], u[16];
+    for (int k = 0; k < 16; k++)
+        r[k] = _mm512_loadu_ps((const float *)(s + k * ss));
+    for (int k = 0; k < 16; k += 2) {
+        t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
+    }
+    /* u[4k + j]: rows 4k..4k+3 of columns j, j + 4, j + 8, j + 12 (one per 128-bit lane) */
+    for (int k = 0; k < 16; k += 4) {
+        u[k + 0] = _mm512_shuffle_ps(t[k], t[k + 2], 0x44);
+        u[k + 1] = _mm512_shuffle_ps(t[k], t[k + 2], 0xEE);
+        u[k + 2] = _mm512_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+        u[k + 3] = _mm512_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+    }
+    for (int j = 0; j < 4; j++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);  /* lanes 0, 2 */
+        __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);  /* lanes 1, 3 */
+        __m512 w0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        __m512 w1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+        _mm512_storeu_ps((float *)(d + (j + 0) * ds), _mm512_shuffle_f32x4(v0, w0, 0x88));
+        _mm512_storeu_ps((float *)(d + (j + 8) * ds), _mm512_shuffle_f32x4(v0, w0, 0xDD));
+        _mm512_storeu_ps((float *)(d + (j + 4) * ds), _mm512_shuffle_f32x4(v1, w1, 0x88));
+        _mm512_storeu_ps((float *)(d + (j + 12) * ds), _mm512_shuffle_f32x4(v1, w1, 0xDD));
+    }
+}
+
+FD_TARGET static inline void f64_8x8(const char *s, ptrdiff_t ss, char *d, ptrdiff_t ds)
+{
+    __m512d r[8], t[8], u[8];
+    for (int k = 0; k < 8; k++)
+        r[k] = _mm512_loadu_pd((const double *)(s + k * ss));
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm512_unpacklo_pd(r[k], r[k + 1]);     /* columns 0, 2, 4, 6 */
+        t[k + 1] = _mm512_unpackhi_pd(r[k], r[k + 1]); /* columns 1, 3, 5, 7 */
+    }
+    /* u[4h + j]: rows 4h..4h+3 (two per lane) of columns c and c + 4, c = (0, 2, 1, 3)[j] */
+    for (int k = 0; k < 8; k += 4) {
+        u[k + 0] = _mm512_shuffle_f64x2(t[k], t[k + 2], 0x88);
+        u[k + 1] = _mm512_shuffle_f64x2(t[k], t[k + 2], 0xDD);
+        u[k + 2] = _mm512_shuffle_f64x2(t[k + 1], t[k + 3], 0x88);
+        u[k + 3] = _mm512_shuffle_f64x2(t[k + 1], t[k + 3], 0xDD);
+    }
+    static const int col[4] = {0, 2, 1, 3};
+    for (int j = 0; j < 4; j++) {
+        _mm512_storeu_pd((double *)(d + col[j] * ds), _mm512_shuffle_f64x2(u[j], u[4 + j], 0x88));
+        _mm512_storeu_pd((double *)(d + (col[j] + 4) * ds),
+                         _mm512_shuffle_f64x2(u[j], u[4 + j], 0xDD));
+    }
+}
+
+#include "u16x16-inl.h"
+
+GRID(ENTRY(transpose_u16), u16_16x16)
+GRID(ENTRY(transpose_f32), f32_16x16)
+GRID(ENTRY(transpose_f64), f64_8x8)
+
+const fd_kernels fd_kernels_avx512 = {
+    FD_LOOP_ENTRIES,
+    .transpose = {{ENTRY(transpose_u16), 16}, {ENTRY(transpose_f32), 16}, {ENTRY(transpose_f64), 8}},
+};
 #endif

@@ -97,6 +97,28 @@ FD_TARGET static void ENTRY(FN(affine))(const T *x, T *y, uint64_t *bits, size_t
 #undef TAIL
 }
 
+FD_TARGET static void ENTRY(FN(affine_bits))(const T *x, T *y, const uint64_t *bits, size_t n,
+                                             S a, S b, S d)
+{
+    const V va = FN(set1)(a), vb = FN(set1)(b), vd = FN(set1)(d);
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        FN(affine_group)(x + i, y + i, bits[i >> 6], va, vb, vd);
+    if (i < n)
+        FN(affine_tail)(x + i, y + i, bits[i >> 6], n - i, va, vb, vd);
+}
+
+/* The roofline: y = x * s. */
+FD_TARGET static void ENTRY(FN(scale_copy))(const T *x, T *y, size_t n, S s)
+{
+    const V vs = FN(set1)(s);
+    size_t i = 0;
+    for (; i + W <= n; i += W)
+        FN(store)(y + i, FN(vmul)(FN(load)(x + i), vs));
+    if (i < n)
+        FN(store_part)(y + i, n - i, FN(vmul)(FN(load_part)(x + i, n - i), vs));
+}
+
 #undef FN
 #undef DT
 #undef T

@@ -148,6 +148,10 @@ FD_TARGET static void ENTRY(words)(uint32_t *out, size_t nblocks, uint64_t blk, 
 
 #define set1_f16 set1_f32 /* float16 is computed in float32 */
 #define mask_f16 mask_f32 /* a chunk of halves has WF lanes */
+#define vmul_f32 mul_f32
+#define vmul_f64 mul_f64
+
+FD_TARGET static inline VH vmul_f16(VH h, VF vs) { return f2h(mul_f32(h2f(h), vs)); }
 
 FD_TARGET static inline VH vscale_f16(VH h, MF m, VF vs, int scaled)
 {
@@ -196,12 +200,55 @@ FD_TARGET static inline VH vaffine_f16(VH h, MF m, VF va, VF vb, VF vd)
 #define W WF
 #include "dtype-inl.h"
 
-/* The table entries defined here (each ISA file lists the rest). */
+/* Gaussian dropout's float16 noise (gauss-inl.h): y = x * (1 + s * z), computed in float32. */
+FD_TARGET static void noise_f16(const uint16_t *x, uint16_t *y, const float *z, size_t n, float s)
+{
+    const VF vs = set1_f32(s), one = set1_f32(1.0f);
+    size_t i = 0;
+    for (; i + WF <= n; i += WF)
+        store_f16(y + i, f2h(mul_f32(h2f(load_f16(x + i)),
+                                     add_f32(one, mul_f32(vs, load_f32(z + i))))));
+    if (i < n)
+        store_part_f16(y + i, n - i,
+                       f2h(mul_f32(h2f(load_part_f16(x + i, n - i)),
+                                   add_f32(one, mul_f32(vs, load_part_f32(z + i, n - i))))));
+}
+
+/* The target implies POPCNT (SSE4.2), so this is one instruction a word. */
+FD_TARGET static uint64_t ENTRY(popcount_words)(const uint64_t *v, size_t nw)
+{
+    uint64_t c = 0;
+    for (size_t i = 0; i < nw; i++)
+        c += (uint64_t)__builtin_popcountll(v[i]);
+    return c;
+}
+
+/* A grid walk (kernels.h, fd_tgrid) around the file's inlined block transpose BLOCK(src, ss,
+ * dst, ds). */
+#define GRID(name, BLOCK)                                                                      \
+    FD_TARGET static void name(const fd_tgrid *g)                                              \
+    {                                                                                          \
+        for (size_t b = 0; b < g->nblocks; b++) {                                              \
+            const char *s = g->src + (ptrdiff_t)b * g->sblk;                                   \
+            char *d = g->dst + (ptrdiff_t)b * g->dblk;                                         \
+            for (size_t q = 0; q < g->ngroups; q++, s += g->sgrp, d += g->dgrp)                \
+                BLOCK(s, g->ss, d, g->ds);                                                     \
+        }                                                                                      \
+    }
+
+/* The table entries defined here and in gauss-inl.h (each file lists its transposes). */
 #define FD_LOOP_ENTRIES                                                                        \
     .keep_bits = ENTRY(keep_bits), .apply_f32 = ENTRY(apply_f32),                              \
     .apply_f64 = ENTRY(apply_f64), .apply_f16 = ENTRY(apply_f16),                              \
     .fused_f32 = ENTRY(fused_f32), .fused_f64 = ENTRY(fused_f64),                              \
     .fused_f16 = ENTRY(fused_f16), .affine_f32 = ENTRY(affine_f32),                            \
-    .affine_f64 = ENTRY(affine_f64), .affine_f16 = ENTRY(affine_f16), .words = ENTRY(words)
+    .affine_f64 = ENTRY(affine_f64), .affine_f16 = ENTRY(affine_f16),                          \
+    .affine_bits_f32 = ENTRY(affine_bits_f32), .affine_bits_f64 = ENTRY(affine_bits_f64),      \
+    .affine_bits_f16 = ENTRY(affine_bits_f16), .words = ENTRY(words),                          \
+    .gauss_tile = ENTRY(gauss_tile), .scale_copy_f32 = ENTRY(scale_copy_f32),                  \
+    .scale_copy_f64 = ENTRY(scale_copy_f64), .scale_copy_f16 = ENTRY(scale_copy_f16),          \
+    .popcount_words = ENTRY(popcount_words)
+
+#include "gauss-inl.h"
 
 #endif

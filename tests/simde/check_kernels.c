@@ -1,10 +1,11 @@
 /* Bit-for-bit check of one SIMD kernel table (FD_CHECK_KERNELS: fd_kernels_avx512 by default,
  * built against SIMDe by run.sh or natively; or fd_kernels_avx2) against the portable scalar
- * kernels (csrc/isa/scalar.c), which the Python tests pin to fastdrop.reference. Covers
- * keep_bits, apply_*, fused_*, affine_* and words on many sizes (n not a multiple of 16 or 64),
- * run offsets r = 0..3, thresholds, keys, streams, special values (NaN, inf, subnormal, -0),
- * in-place calls and Philox block counters crossing 2^32 (carry into the high counter word).
- * Exit status 1 on a mismatch. */
+ * table (csrc/isa/scalar.c), which the Python tests pin to fastdrop.reference. Covers every
+ * entry: keep_bits, apply_*, fused_*, affine_*, affine_bits_*, words, gauss_tile,
+ * scale_copy_*, popcount_words (against the scalar table) and the transposes (against a plain
+ * loop), on many sizes (n not a multiple of 16 or 64), run offsets r = 0..3, thresholds, keys,
+ * streams, special values (NaN, inf, subnormal, -0), in-place calls and Philox block counters
+ * crossing 2^32 (carry into the high counter word). Exit status 1 on a mismatch. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,152 @@ static void check_affine(void)
     }
 }
 
+/* affine_bits_*: alpha dropout with the keep bits given, on check_apply's sizes and data. */
+static void check_affine_bits(void)
+{
+    static const int dts[] = {4, 8, 2};
+    for (int it = 0; it < 3000; it++) {
+        int dt = dts[it % 3], inplace = it % 5 == 0;
+        size_t n = it < 900 ? (size_t)(it / 3) : (size_t)(rnd() % (it % 7 ? 300 : 5000));
+        const double *abd = affine_abd[(it / 3) % 5];
+        size_t nw = (n + 63) / 64 + 1;
+        uint64_t *bits = malloc(nw * 8);
+        for (size_t w = 0; w < nw; w++)
+            bits[w] = it % 11 == 0 ? ~0ull : it % 13 == 0 ? 0 : rnd();
+        char *x = malloc(n * dt + 1), *ya = malloc(n * dt + 1), *yb = malloc(n * dt + 1);
+        fill(x, n, (size_t)dt);
+        const void *xa = x;
+        if (inplace) {
+            memcpy(ya, x, n * dt);
+            xa = ya;
+        }
+        float a = (float)abd[0], b = (float)abd[1], d = (float)abd[2];
+        if (dt == 4) {
+            K->affine_bits_f32(xa, (float *)ya, bits, n, a, b, d);
+            S->affine_bits_f32((const float *)x, (float *)yb, bits, n, a, b, d);
+        } else if (dt == 8) {
+            K->affine_bits_f64(xa, (double *)ya, bits, n, abd[0], abd[1], abd[2]);
+            S->affine_bits_f64((const double *)x, (double *)yb, bits, n, abd[0], abd[1], abd[2]);
+        } else {
+            K->affine_bits_f16(xa, (uint16_t *)ya, bits, n, a, b, d);
+            S->affine_bits_f16((const uint16_t *)x, (uint16_t *)yb, bits, n, a, b, d);
+        }
+        nchecks++;
+        if (memcmp(ya, yb, n * dt))
+            fail("affine_bits", "dtype bytes=%llu n=%llu inplace=%llu%llu", dt, n, inplace, 0);
+        free(x), free(ya), free(yb), free(bits);
+    }
+}
+
+/* scale_copy_* (the roofline) and popcount_words. */
+static void check_scale_copy_popcount(void)
+{
+    static const int dts[] = {4, 8, 2};
+    for (int it = 0; it < 1500; it++) {
+        int dt = dts[it % 3];
+        size_t n = it < 600 ? (size_t)(it / 3) : (size_t)(rnd() % 3000);
+        double s = scales[it % 5];
+        char *x = malloc(n * dt + 1), *ya = malloc(n * dt + 1), *yb = malloc(n * dt + 1);
+        fill(x, n, (size_t)dt);
+        if (dt == 4) {
+            K->scale_copy_f32((const float *)x, (float *)ya, n, (float)s);
+            S->scale_copy_f32((const float *)x, (float *)yb, n, (float)s);
+        } else if (dt == 8) {
+            K->scale_copy_f64((const double *)x, (double *)ya, n, s);
+            S->scale_copy_f64((const double *)x, (double *)yb, n, s);
+        } else {
+            K->scale_copy_f16((const uint16_t *)x, (uint16_t *)ya, n, (float)s);
+            S->scale_copy_f16((const uint16_t *)x, (uint16_t *)yb, n, (float)s);
+        }
+        nchecks++;
+        if (memcmp(ya, yb, n * dt))
+            fail("scale_copy", "dtype bytes=%llu n=%llu%llu%llu", dt, n, 0, 0);
+        uint64_t *v = malloc(8 * (n + 1));
+        for (size_t i = 0; i < n; i++)
+            v[i] = it % 4 == 0 ? ~0ull : rnd() & rnd();
+        nchecks++;
+        if (K->popcount_words(v, n) != S->popcount_words(v, n))
+            fail("popcount_words", "nwords=%llu%llu%llu%llu", n, 0, 0, 0);
+        free(x), free(ya), free(yb), free(v);
+    }
+}
+
+/* gauss_tile: the normals (z) and y = x * (1 + sigma * z) of every dtype, in and out of place,
+ * at offsets inside and across the 32-element pair groups, past SUB and up to 2^64. */
+static void check_gauss(void)
+{
+    static const size_t es[] = {2, 4, 8};
+    for (int it = 0; it < 1200; it++) {
+        size_t n = it < 300 ? (size_t)(it / 3) : (size_t)(rnd() % (it % 5 ? 200 : 5000));
+        /* the index space ends at 2^64: g0 + n <= 2^64 */
+        uint64_t g0 = it % 7 == 0 ? 0 - n - rnd() % 100 : it % 3 == 0 ? rnd() % 64 : rnd() >> 8;
+        uint64_t seed = rnd();
+        double sigma = 0.05 + (double)(rnd() >> 11) * 0x1p-53;
+        int dt = it % 4 == 3 ? -1 : it % 3, inplace = it % 5 == 0; /* dt -1: normals */
+        if (dt < 0) {
+            float *za = malloc(n * 4 + 1), *zb = malloc(n * 4 + 1);
+            K->gauss_tile(FD_F32, NULL, NULL, za, n, g0, seed, 0.0);
+            S->gauss_tile(FD_F32, NULL, NULL, zb, n, g0, seed, 0.0);
+            nchecks++;
+            if (memcmp(za, zb, n * 4))
+                fail("gauss normals", "n=%llu g0=%#llx%llu%llu", n, g0, 0, 0);
+            free(za), free(zb);
+            continue;
+        }
+        size_t bytes = n * es[dt];
+        unsigned char *x = malloc(bytes + 1), *ya = malloc(bytes + 1), *yb = malloc(bytes + 1);
+        for (size_t i = 0; i < bytes; i++)
+            x[i] = (unsigned char)rnd();
+        const void *xa = x;
+        if (inplace) {
+            memcpy(ya, x, bytes);
+            xa = ya;
+        }
+        K->gauss_tile((fd_dtype)dt, xa, ya, NULL, n, g0, seed, sigma);
+        S->gauss_tile((fd_dtype)dt, x, yb, NULL, n, g0, seed, sigma);
+        nchecks++;
+        if (memcmp(ya, yb, bytes))
+            fail("gauss", "dtype=%llu n=%llu g0=%#llx inplace=%llu", dt, n, g0, inplace);
+        free(x), free(ya), free(yb);
+    }
+}
+
+/* transpose[]: grids of h x h blocks between two padded matrices, against a plain loop; the
+ * bytes around the blocks must stay as they were. */
+static void check_transposes(void)
+{
+    static const size_t sizes[] = {2, 4, 8};
+    for (int t = 0; t < 3; t++) {
+        const fd_transpose *tr = &K->transpose[t];
+        if (!tr->fn)
+            continue;
+        size_t es = sizes[t], h = tr->h;
+        for (int it = 0; it < 200; it++) {
+            size_t ng = rnd() % 4, nb = rnd() % 4;
+            /* source: nb*h rows of ng*h elements (+ padding); block (g, b) at rows b*h, columns
+             * g*h; destination: ng*h rows of nb*h elements (+ padding) */
+            size_t ss = (ng * h + rnd() % 5) * es, ds = (nb * h + rnd() % 5) * es;
+            size_t sbytes = nb * h * ss + 1, dbytes = ng * h * ds + 1;
+            unsigned char *src = malloc(sbytes), *da = malloc(dbytes), *db = malloc(dbytes);
+            for (size_t i = 0; i < sbytes; i++)
+                src[i] = (unsigned char)rnd();
+            for (size_t i = 0; i < dbytes; i++)
+                da[i] = db[i] = (unsigned char)rnd();
+            fd_tgrid g = {(const char *)src, (ptrdiff_t)ss, (ptrdiff_t)(h * es),
+                          (ptrdiff_t)(h * ss), (char *)da, (ptrdiff_t)ds, (ptrdiff_t)(h * ds),
+                          (ptrdiff_t)(h * es), ng, nb};
+            tr->fn(&g);
+            for (size_t r = 0; r < nb * h; r++) /* element (r, c) of the source to (c, r) */
+                for (size_t c = 0; c < ng * h; c++)
+                    memcpy(db + c * ds + r * es, src + r * ss + c * es, es);
+            nchecks++;
+            if (memcmp(da, db, dbytes))
+                fail("transpose", "bytes=%llu h=%llu ngroups=%llu nblocks=%llu", es, h, ng, nb);
+            free(src), free(da), free(db);
+        }
+    }
+}
+
 /* words: raw Philox words, 4 per block, any block count (tails of 1..31 blocks) and counter,
  * including runs that cross 2^32; a guard word past the end must stay untouched. */
 static void check_words(void)
@@ -320,6 +467,10 @@ int main(void)
     check_fused();
     check_affine();
     check_words();
+    check_affine_bits();
+    check_scale_copy_popcount();
+    check_gauss();
+    check_transposes();
     if (nfail) {
         printf("FAILED: %ld of %ld checks of %s differ from the scalar path\n", nfail, nchecks,
                FD_STR(FD_CHECK_KERNELS));

@@ -70,6 +70,18 @@ FD_SHIM simde__m512i fd_shim_shuffle_epi32(simde__m512i a, int imm)
 #define _mm512_shuffle_epi32(a, imm) fd_shim_shuffle_epi32(a, (int)(imm))
 #endif
 
+/* 128-bit lane shuffles of float vectors (the transposes): the integer one on the same bits */
+#ifndef _mm512_shuffle_f32x4
+#define _mm512_shuffle_f32x4(a, b, imm)                                                        \
+    simde_mm512_castsi512_ps(simde_mm512_shuffle_i32x4(simde_mm512_castps_si512(a),            \
+                                                       simde_mm512_castps_si512(b), imm))
+#endif
+#ifndef _mm512_shuffle_f64x2
+#define _mm512_shuffle_f64x2(a, b, imm)                                                        \
+    simde_mm512_castsi512_pd(simde_mm512_shuffle_i32x4(simde_mm512_castpd_si512(a),            \
+                                                       simde_mm512_castpd_si512(b), imm))
+#endif
+
 /* masked loads: lanes outside k are zero and never read */
 #define FD_SHIM_MASKZ_LOADU(NAME, VT, ET, N, LOADU)                                           \
     FD_SHIM VT fd_shim_##NAME(uint64_t k, const void *p)                                      \

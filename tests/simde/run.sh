@@ -31,7 +31,7 @@ check() {
     local name=$1 obj=$2
     shift 2
     "$CC" "${flags[@]}" "${san[@]}" "$@" -DFD_CHECK_KERNELS="fd_kernels_$name" \
-        "$here/check_kernels.c" "$obj" "$out/kernels_scalar.o" -o "$out/check_$name"
+        "$here/check_kernels.c" "$obj" "$out/kernels_scalar.o" -lm -o "$out/check_$name"
     "$out/check_$name"
 }
 
