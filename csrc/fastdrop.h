@@ -12,7 +12,10 @@ extern "C" {
 
 typedef enum { FD_F16 = 0, FD_F32 = 1, FD_F64 = 2 } fd_dtype;
 
-typedef enum { FD_ISA_SCALAR = 0, FD_ISA_AVX2 = 1, FD_ISA_AVX512 = 2 } fd_isa;
+/* An instruction-set path: an index into csrc/isa/dispatch.c's list of fd_isa_count() paths,
+ * worst first; fd_isa_name() gives its name (FASTDROP_ISA, fastdrop.set_isa). */
+typedef int fd_isa;
+#define FD_ISA_SCALAR 0 /* the portable path, always supported */
 
 /* A strided N-d array view (strides in bytes, may be negative or zero-sized). */
 typedef struct {
@@ -54,7 +57,8 @@ int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
  * (float16: computed in float32). For benchmarks. */
 void fd_scaled_copy(fd_dtype dtype, const void *x, void *y, size_t n, double s, int nthreads);
 
-/* Runtime CPU dispatch. */
+/* Runtime CPU dispatch (csrc/isa/dispatch.c). */
+int fd_isa_count(void);
 int fd_isa_supported(fd_isa isa);  /* by this CPU and this build */
 fd_isa fd_isa_best(void);
 fd_isa fd_isa_get(void);

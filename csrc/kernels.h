@@ -3,6 +3,9 @@
  * reader of the chosen ISA). Every entry must give the same bits on every ISA (the tests check
  * each path against fastdrop.reference; tests/simde/run.sh checks the SIMD tables against the
  * scalar one, which is the definition):
+ *   name:        the path's name (fd_isa_name, FASTDROP_ISA, fastdrop.set_isa);
+ *   supported:   whether this CPU runs the path; NULL: not in this build (then every other
+ *                entry is NULL too);
  *   keep_bits:   64 * ngroups keep bits for the global elements 4*block .. 4*block + 64*ngroups - 1
  *                (bit j of bits[w] is element 4*block + 64*w + j), stream and threshold as given;
  *   apply_*:     y[i] = bit i of bits ? x[i] * s : +0 for i < n (scaled == 0: y[i] = x[i] when
@@ -110,6 +113,8 @@ typedef struct {
 } fd_transpose;
 
 typedef struct {
+    const char *name;
+    int (*supported)(void);
     fd_keep_bits_fn keep_bits;
     fd_apply_f32_fn apply_f32;
     fd_apply_f64_fn apply_f64;
@@ -131,13 +136,6 @@ typedef struct {
     fd_popcount_fn popcount_words;
     fd_transpose transpose[3]; /* elements of 2, 4, 8 bytes */
 } fd_kernels;
-
-extern const fd_kernels fd_kernels_scalar;
-#if defined(__x86_64__) || defined(_M_X64)
-#define FD_X86 1
-extern const fd_kernels fd_kernels_avx2;
-extern const fd_kernels fd_kernels_avx512;
-#endif
 
 /* The table of the chosen ISA (csrc/isa/dispatch.c). */
 const fd_kernels *fd_kernels_current(void);

@@ -1,6 +1,6 @@
 import numpy as np
 
-ISA_NAMES: tuple[str, str, str]
+ISA_NAMES: tuple[str, ...]
 
 def masked_scale(x: np.ndarray | None, y: np.ndarray | None, n: int, mask_in: np.ndarray | None,
                  mask_out: np.ndarray | None, seed: int, offset: int, stream: int, threshold: int,

@@ -14,7 +14,7 @@ cnp.import_array()
 
 _DTYPE_CODES = {np.dtype(np.float16): FD_F16, np.dtype(np.float32): FD_F32,
                 np.dtype(np.float64): FD_F64}
-ISA_NAMES = ("scalar", "avx2", "avx512")
+ISA_NAMES = tuple(fd_isa_name(i).decode() for i in range(fd_isa_count()))  # csrc/isa/dispatch.c
 
 
 cdef inline void _view(cnp.ndarray a, fd_view *v) noexcept:

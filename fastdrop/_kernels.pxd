@@ -7,10 +7,7 @@ cdef extern from "fastdrop.h" nogil:
         FD_F32
         FD_F64
 
-    ctypedef enum fd_isa:
-        FD_ISA_SCALAR
-        FD_ISA_AVX2
-        FD_ISA_AVX512
+    ctypedef int fd_isa
 
     ctypedef struct fd_view:
         char *data
@@ -31,6 +28,7 @@ cdef extern from "fastdrop.h" nogil:
 
     void fd_scaled_copy(fd_dtype dtype, const void *x, void *y, size_t n, double s,
                         int nthreads) noexcept
+    int fd_isa_count() noexcept
     int fd_isa_supported(fd_isa isa) noexcept
     fd_isa fd_isa_best() noexcept
     fd_isa fd_isa_get() noexcept

@@ -315,8 +315,20 @@ GRID(ENTRY(transpose_u16), u16_16x16)
 GRID(ENTRY(transpose_f32), f32_8x8)
 GRID(ENTRY(transpose_f64), f64_4x4)
 
+/* ---- the table ---- */
+
+static int cpu_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+}
+
 const fd_kernels fd_kernels_avx2 = {
+    .name = "avx2",
+    .supported = cpu_avx2,
     FD_LOOP_ENTRIES,
     .transpose = {{ENTRY(transpose_u16), 16}, {ENTRY(transpose_f32), 8}, {ENTRY(transpose_f64), 4}},
 };
+#else
+const fd_kernels fd_kernels_avx2 = {.name = "avx2"}; /* not in this build */
 #endif

@@ -25,7 +25,7 @@
 #define FD_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,bmi2,f16c,avx2")))
 #endif
 
-#ifdef FD_TARGET
+#ifdef FD_TARGET /* compiled */
 #define FD_SFX _avx512
 
 /* ---- Philox primitives ---- */
@@ -324,8 +324,26 @@ GRID(ENTRY(transpose_u16), u16_16x16)
 GRID(ENTRY(transpose_f32), f32_16x16)
 GRID(ENTRY(transpose_f64), f64_8x8)
 
+/* ---- the table ---- */
+
+static int cpu_avx512(void)
+{
+#ifdef FD_AVX512_EMULATED
+    return 1; /* any CPU runs the emulation */
+#else
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("bmi2") &&
+           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+#endif
+}
+
 const fd_kernels fd_kernels_avx512 = {
+    .name = "avx512",
+    .supported = cpu_avx512,
     FD_LOOP_ENTRIES,
     .transpose = {{ENTRY(transpose_u16), 16}, {ENTRY(transpose_f32), 16}, {ENTRY(transpose_f64), 8}},
 };
+#else
+const fd_kernels fd_kernels_avx512 = {.name = "avx512"}; /* not in this build */
 #endif

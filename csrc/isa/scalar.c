@@ -166,7 +166,11 @@ static void noise_f16(const uint16_t *x, uint16_t *y, const float *z, size_t n, 
 
 #include "gauss-inl.h"
 
+static int cpu_any(void) { return 1; }
+
 const fd_kernels fd_kernels_scalar = {
+    .name = "scalar",
+    .supported = cpu_any,
     .keep_bits = keep_bits_scalar,
     .apply_f32 = apply_f32_scalar,
     .apply_f64 = apply_f64_scalar,

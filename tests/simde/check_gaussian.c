@@ -1,5 +1,6 @@
-/* Bit-for-bit check of csrc/gaussian.c's SIMD paths (gcc-vectorised float32 Box-Muller, fused
- * with y = x * (1 + s * z)) against its scalar path, natively for each path this CPU runs
+/* Bit-for-bit check of the Gaussian tiles of every SIMD path (csrc/isa/gauss-inl.h:
+ * gcc-vectorised float32 Box-Muller, fused with y = x * (1 + s * z)) against the scalar path,
+ * through the dispatcher (fd_isa_set, csrc/gaussian.c), natively for each path this CPU runs
  * (the paths are auto-vectorised C, so SIMDe cannot emulate them). Run by run.sh under
  * AddressSanitizer/UBSan when available: the fused whole-group loops, the partial groups at
  * either end and the word buffers must not touch memory past n. Covers the normals
@@ -53,9 +54,7 @@ int main(void)
     static const size_t sizes[] = {1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1000, 1023,
                                    1024, 1025, 2047, 2048, 2049, 3000, 5001};
     static const size_t es[] = {2, 4, 8};
-    const fd_isa paths[] = {FD_ISA_AVX2, FD_ISA_AVX512};
-    for (int p = 0; p < 2; p++) {
-        fd_isa isa = paths[p];
+    for (fd_isa isa = FD_ISA_SCALAR + 1; isa < fd_isa_count(); isa++) {
         if (!fd_isa_supported(isa)) {
             printf("gaussian: %s not supported by this CPU, skipped\n", fd_isa_name(isa));
             continue;

@@ -1,5 +1,6 @@
 /* Bit-for-bit check of one SIMD kernel table (FD_CHECK_KERNELS: fd_kernels_avx512 by default,
- * built against SIMDe by run.sh or natively; or fd_kernels_avx2) against the portable scalar
+ * built against SIMDe by run.sh or natively; or fd_kernels_<isa> of any csrc/isa/<isa>.c; a
+ * path the CPU does not run is skipped) against the portable scalar
  * table (csrc/isa/scalar.c), which the Python tests pin to fastdrop.reference. Covers every
  * entry: keep_bits, apply_*, fused_*, affine_*, affine_bits_*, words, gauss_tile,
  * scale_copy_*, popcount_words (against the scalar table) and the transposes (against a plain
@@ -17,7 +18,7 @@
 #endif
 #define FD_STR2(x) #x
 #define FD_STR(x) FD_STR2(x)
-extern const fd_kernels FD_CHECK_KERNELS;
+extern const fd_kernels FD_CHECK_KERNELS, fd_kernels_scalar;
 
 static const fd_kernels *K, *S;
 static long nchecks, nfail;
@@ -462,6 +463,11 @@ int main(void)
 {
     K = &FD_CHECK_KERNELS;
     S = &fd_kernels_scalar;
+    if (!K->supported || !K->supported()) {
+        printf("%s: not run by this CPU (or not in this build), skipped\n",
+               FD_STR(FD_CHECK_KERNELS));
+        return 0;
+    }
     check_keep_bits();
     check_apply();
     check_fused();

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Bit-for-bit check of the SIMD kernels against the scalar kernels, on any machine:
-#   1. csrc/isa/avx512.c compiled against SIMDe's portable AVX-512 emulation
-#      (https://github.com/simd-everywhere/simde), so the AVX-512 path stays checked on CPUs
-#      without AVX-512;
-#   2. natively, each of csrc/isa/avx2.c / csrc/isa/avx512.c that this CPU can run;
-#   3. natively, csrc/gaussian.c's AVX2 / AVX-512 paths that this CPU can run (check_gaussian.c).
+# Bit-for-bit check of the SIMD kernel tables against the scalar table, on any machine:
+#   1. natively, every ISA file of csrc/isa/ (each but scalar.c and dispatch.c) whose path this
+#      CPU runs (the checker asks the table's own CPU check and skips the others);
+#   2. csrc/isa/gauss-inl.h's gcc-vectorised Gaussian tiles, natively on each path this CPU runs,
+#      through the dispatcher (check_gaussian.c);
+#   3. each ISA of EMULATED compiled against SIMDe's portable intrinsics
+#      (https://github.com/simd-everywhere/simde), so it stays checked on CPUs without it.
 # With AddressSanitizer/UBSan when the compiler has them (masked tails must not touch memory
 # past n). Usage: bash tests/simde/run.sh     Env: CC (default cc), SIMDE_INCLUDE (a directory
 # holding simde/, if not on the default include path). Exit status 1 on any mismatch.
@@ -37,29 +38,18 @@ check() {
 
 status=0
 
-# Native paths this CPU supports (x86-64 only).
-cat > "$out/cpu.c" <<'C'
-#include <stdio.h>
-int main(void) {
-#if defined(__x86_64__) || defined(_M_X64)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) puts("avx2");
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("bmi2")) puts("avx512");
-#endif
-    return 0;
-}
-C
-native=$("$CC" "$out/cpu.c" -o "$out/cpu" 2>/dev/null && "$out/cpu" || true)
-for isa in $native; do
+# Native: every ISA file; the checker skips a path this CPU (or build) does not run.
+for src in "$root"/csrc/isa/*.c; do
+    isa=$(basename "$src" .c)
+    case $isa in scalar | dispatch) continue ;; esac
     echo "native $isa: csrc/isa/$isa.c"
-    "$CC" "${flags[@]}" "${san[@]}" -c "$root/csrc/isa/$isa.c" -o "$out/native_$isa.o"
+    "$CC" "${flags[@]}" "${san[@]}" -c "$src" -o "$out/native_$isa.o"
     check "$isa" "$out/native_$isa.o" || status=1
 done
 
-# Gaussian dropout (csrc/gaussian.c): gcc-vectorised C, so only the native paths; -O3 because
-# the vectoriser is what is being checked.
-echo "native gaussian: csrc/gaussian.c"
+# Gaussian dropout (csrc/isa/gauss-inl.h): gcc-vectorised C, so only the native paths; -O3
+# because the vectoriser is what is being checked.
+echo "native gaussian: csrc/isa/gauss-inl.h in every ISA file"
 gflags=("${flags[@]/-O1/-O3}")
 "$CC" "${gflags[@]}" -fno-math-errno -Wno-unknown-pragmas "${san[@]}" "$here/check_gaussian.c" \
     "$root"/csrc/*.c "$root"/csrc/isa/*.c -o "$out/check_gaussian"
