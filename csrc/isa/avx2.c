@@ -327,7 +327,9 @@ const fd_kernels fd_kernels_avx2 = {
     .name = "avx2",
     .supported = cpu_avx2,
     FD_LOOP_ENTRIES,
-    .transpose = {{ENTRY(transpose_u16), 16}, {ENTRY(transpose_f32), 8}, {ENTRY(transpose_f64), 4}},
+    .transpose = {{ENTRY(transpose_u16), 16},
+                  {ENTRY(transpose_f32), 8},
+                  {ENTRY(transpose_f64), 4}},
 };
 #else
 const fd_kernels fd_kernels_avx2 = {.name = "avx2"}; /* not in this build */

@@ -35,7 +35,7 @@ typedef __m512i VI;
 
 FD_TARGET static inline VI set1_32(uint32_t v) { return _mm512_set1_epi32((int)v); }
 FD_TARGET static inline VI set1_64(uint64_t v) { return _mm512_set1_epi64((long long)v); }
-FD_TARGET static inline VI loadu_64(const uint64_t *p) { return _mm512_loadu_si512((const void *)p); }
+FD_TARGET static inline VI loadu_64(const uint64_t *p) { return _mm512_loadu_si512(p); }
 
 typedef struct {
     __m512i kf0, kf1; /* round 10 */
@@ -342,7 +342,9 @@ const fd_kernels fd_kernels_avx512 = {
     .name = "avx512",
     .supported = cpu_avx512,
     FD_LOOP_ENTRIES,
-    .transpose = {{ENTRY(transpose_u16), 16}, {ENTRY(transpose_f32), 16}, {ENTRY(transpose_f64), 8}},
+    .transpose = {{ENTRY(transpose_u16), 16},
+                  {ENTRY(transpose_f32), 16},
+                  {ENTRY(transpose_f64), 8}},
 };
 #else
 const fd_kernels fd_kernels_avx512 = {.name = "avx512"}; /* not in this build */

@@ -1,6 +1,10 @@
 /* The loops of the SIMD files, written once over each file's primitives (NumPy's dispatch
  * sources and highway's per-target -inl.h are the models). Included by csrc/isa/avx2.c and
- * avx512.c after philox-inl.h and their primitives:
+ * avx512.c after philox-inl.h and their primitives; defines every table entry but the block
+ * transposes (FD_LOOP_ENTRIES lists them; GRID walks a file's block transpose over a grid):
+ * keep_bits, words, the fused kernels (FUSED_LOOP), the per-dtype loops of dtype-inl.h (apply,
+ * fused, affine, affine_bits, scale_copy, their groups and tails), popcount_words, and through
+ * gauss-inl.h gauss_tile. The primitives:
  *
  * Philox (on philox_ctx):
  *   FD_GROUPS (1 or 2) groups a Philox step (more interleaved groups overlap better, as long as
@@ -148,7 +152,7 @@ FD_TARGET static void ENTRY(words)(uint32_t *out, size_t nblocks, uint64_t blk, 
 
 #define set1_f16 set1_f32 /* float16 is computed in float32 */
 #define mask_f16 mask_f32 /* a chunk of halves has WF lanes */
-#define vmul_f32 mul_f32
+#define vmul_f32 mul_f32 /* the roofline's y = x * s */
 #define vmul_f64 mul_f64
 
 FD_TARGET static inline VH vmul_f16(VH h, VF vs) { return f2h(mul_f32(h2f(h), vs)); }
