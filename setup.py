@@ -86,7 +86,7 @@ def extensions():
         depends=["csrc/fastdrop.h", "csrc/kernels.h", "csrc/philox.h", "csrc/strided.h",
                  "csrc/structured.h", "csrc/bits.h", "csrc/gaussian.h", "csrc/parallel.h",
                  "csrc/isa/isa.h", "csrc/isa/philox-inl.h", "csrc/isa/loops-inl.h",
-                 "csrc/isa/dtype-inl.h", "csrc/isa/gauss-inl.h", "csrc/isa/u16x16-inl.h"],
+                 "csrc/isa/dtype-inl.h", "csrc/isa/autovec-inl.h", "csrc/isa/u16x16-inl.h"],
     )
     return cythonize([ext], language_level=3, compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True})

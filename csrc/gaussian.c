@@ -1,6 +1,6 @@
 /* Gaussian dropout: the entry points over the ISA table's per-tile transform (gauss_tile: the
  * contract's float32 normals from Philox words and y = x * (1 + s * z) made in the same loop,
- * csrc/isa/gauss-inl.h), and the thread split of the normals. */
+ * csrc/isa/autovec-inl.h), and the thread split of the normals. */
 #include "fastdrop.h"
 #include "kernels.h"
 #include "parallel.h"

@@ -25,9 +25,9 @@
  *                block in order (out[4*j + k] = word k of block first_block + j), any counters
  *                (the low counter word may wrap); used by the structured kernels (Gaussian
  *                normals), which need the words themselves rather than keep bits;
- *   gauss_tile:  Gaussian dropout over one tile (csrc/isa/gauss-inl.h): z != NULL: z[i] = the
- *                contract's float32 normal of global element g0 + i; else y = x * (1 + sigma * z)
- *                (fd_gaussian_apply, gaussian.h);
+ *   gauss_tile:  Gaussian dropout over one tile (csrc/isa/autovec-inl.h): z != NULL: z[i] =
+ *                the contract's float32 normal of global element g0 + i; else
+ *                y = x * (1 + sigma * z) (fd_gaussian_apply, gaussian.h);
  *   scale_copy_*: the roofline, y[i] = x[i] * s (float16: computed in float32);
  *   popcount_words: the number of set bits of v[0 .. nw);
  *   transpose[]: block transposes for the panel copies of transposed views (csrc/strided.c),

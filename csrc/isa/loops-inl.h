@@ -3,8 +3,8 @@
  * avx512.c after philox-inl.h and their primitives; defines every table entry but the block
  * transposes (FD_LOOP_ENTRIES lists them; GRID walks a file's block transpose over a grid):
  * keep_bits, words, the fused kernels (FUSED_LOOP), the per-dtype loops of dtype-inl.h (apply,
- * fused, affine, affine_bits, scale_copy, their groups and tails), popcount_words, and through
- * gauss-inl.h gauss_tile. The primitives:
+ * fused, affine, affine_bits), scale_copy_f16, popcount_words, and through autovec-inl.h
+ * scale_copy_f32/f64 and gauss_tile. The primitives:
  *
  * Philox (on philox_ctx):
  *   FD_GROUPS (1 or 2) groups a Philox step (more interleaved groups overlap better, as long as
@@ -16,7 +16,8 @@
  * Data, W lanes a chunk (WF floats, WD doubles; a chunk of float16 is WF halves):
  *   VF, VD float / double vectors, VH a chunk of halves; MF, MD lane masks;
  *   load_f32/f64/f16, store_f32/f64/f16 (unaligned); with FD_MASKED_MEMORY also
- *   load_part_* / store_part_* (p, k): the first k < W lanes, the others never touched;
+ *   load_part_* / store_part_* (p, k): the first k <= W lanes, the others never touched (else
+ *   dtype-inl.h makes them with a buffer, for k < W);
  *   set1_f32/f64, mul_f32/f64, add_f32/f64; h2f / f2h (float16 <-> float32, round to nearest
  *   even: fd_half_to_float / fd_float_to_half);
  *   mask_f32(word, c) / mask_f64(word, c): lanes kept by bits c*W .. c*W + W-1 of word;
@@ -152,11 +153,6 @@ FD_TARGET static void ENTRY(words)(uint32_t *out, size_t nblocks, uint64_t blk, 
 
 #define set1_f16 set1_f32 /* float16 is computed in float32 */
 #define mask_f16 mask_f32 /* a chunk of halves has WF lanes */
-#define vmul_f32 mul_f32 /* the roofline's y = x * s */
-#define vmul_f64 mul_f64
-
-FD_TARGET static inline VH vmul_f16(VH h, VF vs) { return f2h(mul_f32(h2f(h), vs)); }
-
 FD_TARGET static inline VH vscale_f16(VH h, MF m, VF vs, int scaled)
 {
     return scaled ? f2h(vscale_f32(h2f(h), m, vs, 1)) : zero_h(m, h);
@@ -204,7 +200,20 @@ FD_TARGET static inline VH vaffine_f16(VH h, MF m, VF va, VF vb, VF vd)
 #define W WF
 #include "dtype-inl.h"
 
-/* Gaussian dropout's float16 noise (gauss-inl.h): y = x * (1 + s * z), computed in float32. */
+/* ---- float16 loops without keep bits, computed in float32 ---- */
+
+/* The roofline: y = x * s. */
+FD_TARGET static void ENTRY(scale_copy_f16)(const uint16_t *x, uint16_t *y, size_t n, float s)
+{
+    const VF vs = set1_f32(s);
+    size_t i = 0;
+    for (; i + WF <= n; i += WF)
+        store_f16(y + i, f2h(mul_f32(h2f(load_f16(x + i)), vs)));
+    if (i < n)
+        store_part_f16(y + i, n - i, f2h(mul_f32(h2f(load_part_f16(x + i, n - i)), vs)));
+}
+
+/* Gaussian dropout's noise (autovec-inl.h): y = x * (1 + s * z). */
 FD_TARGET static void noise_f16(const uint16_t *x, uint16_t *y, const float *z, size_t n, float s)
 {
     const VF vs = set1_f32(s), one = set1_f32(1.0f);
@@ -240,7 +249,7 @@ FD_TARGET static uint64_t ENTRY(popcount_words)(const uint64_t *v, size_t nw)
         }                                                                                      \
     }
 
-/* The table entries defined here and in gauss-inl.h (each file lists its transposes). */
+/* The table entries defined here and in autovec-inl.h (each file lists its transposes). */
 #define FD_LOOP_ENTRIES                                                                        \
     .keep_bits = ENTRY(keep_bits), .apply_f32 = ENTRY(apply_f32),                              \
     .apply_f64 = ENTRY(apply_f64), .apply_f16 = ENTRY(apply_f16),                              \
@@ -253,6 +262,6 @@ FD_TARGET static uint64_t ENTRY(popcount_words)(const uint64_t *v, size_t nw)
     .scale_copy_f64 = ENTRY(scale_copy_f64), .scale_copy_f16 = ENTRY(scale_copy_f16),          \
     .popcount_words = ENTRY(popcount_words)
 
-#include "gauss-inl.h"
+#include "autovec-inl.h"
 
 #endif

@@ -130,18 +130,6 @@ static void affine_f16_scalar(const uint16_t *x, uint16_t *y, uint64_t *bits, si
 
 /* ---- the roofline and the popcount ---- */
 
-static void scale_copy_f32_scalar(const float *x, float *y, size_t n, float s)
-{
-    for (size_t i = 0; i < n; i++)
-        y[i] = x[i] * s;
-}
-
-static void scale_copy_f64_scalar(const double *x, double *y, size_t n, double s)
-{
-    for (size_t i = 0; i < n; i++)
-        y[i] = x[i] * s;
-}
-
 static void scale_copy_f16_scalar(const uint16_t *x, uint16_t *y, size_t n, float s)
 {
     for (size_t i = 0; i < n; i++)
@@ -156,7 +144,7 @@ static uint64_t popcount_words_scalar(const uint64_t *v, size_t nw)
     return c;
 }
 
-/* ---- Gaussian dropout (gauss-inl.h) ---- */
+/* ---- Gaussian dropout and the float32 / float64 roofline (autovec-inl.h) ---- */
 
 static void noise_f16(const uint16_t *x, uint16_t *y, const float *z, size_t n, float s)
 {
@@ -164,7 +152,7 @@ static void noise_f16(const uint16_t *x, uint16_t *y, const float *z, size_t n, 
         y[i] = fd_float_to_half(fd_half_to_float(x[i]) * (1.0f + s * z[i]));
 }
 
-#include "gauss-inl.h"
+#include "autovec-inl.h"
 
 static int cpu_any(void) { return 1; }
 

@@ -1,4 +1,4 @@
-/* Bit-for-bit check of the Gaussian tiles of every SIMD path (csrc/isa/gauss-inl.h:
+/* Bit-for-bit check of the Gaussian tiles of every SIMD path (csrc/isa/autovec-inl.h:
  * gcc-vectorised float32 Box-Muller, fused with y = x * (1 + s * z)) against the scalar path,
  * through the dispatcher (fd_isa_set, csrc/gaussian.c), natively for each path this CPU runs
  * (the paths are auto-vectorised C, so SIMDe cannot emulate them). Run by run.sh under

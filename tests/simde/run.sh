@@ -2,8 +2,8 @@
 # Bit-for-bit check of the SIMD kernel tables against the scalar table, on any machine:
 #   1. natively, every ISA file of csrc/isa/ (each but scalar.c and dispatch.c) whose path this
 #      CPU runs (the checker asks the table's own CPU check and skips the others);
-#   2. csrc/isa/gauss-inl.h's gcc-vectorised Gaussian tiles, natively on each path this CPU runs,
-#      through the dispatcher (check_gaussian.c);
+#   2. the gcc-vectorised Gaussian tiles (csrc/isa/autovec-inl.h), natively on each path this
+#      CPU runs, through the dispatcher (check_gaussian.c);
 #   3. each ISA of EMULATED compiled against SIMDe's portable intrinsics
 #      (https://github.com/simd-everywhere/simde), so it stays checked on CPUs without it.
 # With AddressSanitizer/UBSan when the compiler has them (masked tails must not touch memory
@@ -47,9 +47,9 @@ for src in "$root"/csrc/isa/*.c; do
     check "$isa" "$out/native_$isa.o" || status=1
 done
 
-# Gaussian dropout (csrc/isa/gauss-inl.h): gcc-vectorised C, so only the native paths; -O3
+# Gaussian dropout (csrc/isa/autovec-inl.h): gcc-vectorised C, so only the native paths; -O3
 # because the vectoriser is what is being checked.
-echo "native gaussian: csrc/isa/gauss-inl.h in every ISA file"
+echo "native gaussian: csrc/isa/autovec-inl.h in every ISA file"
 gflags=("${flags[@]/-O1/-O3}")
 "$CC" "${gflags[@]}" -fno-math-errno -Wno-unknown-pragmas "${san[@]}" "$here/check_gaussian.c" \
     "$root"/csrc/*.c "$root"/csrc/isa/*.c -o "$out/check_gaussian"

@@ -1,11 +1,31 @@
-/* Gaussian dropout's per-tile work, written once as plain C that gcc vectorises for each
- * target: included by every file of csrc/isa/ after its words entry (ENTRY(words)) and a
- * float16 noise loop noise_f16(x, y, z, n, s) (y = x * (1 + s * z) rounded to half), with
- * FD_TARGET set. Defines ENTRY(gauss_tile) (kernels.h). */
-#ifndef FASTDROP_GAUSS_INL_H
-#define FASTDROP_GAUSS_INL_H
+/* Loops written once as plain C that gcc vectorises for each target (included by every file
+ * of csrc/isa/ with FD_TARGET set): the roofline's float32 / float64 scaled copy (gcc also
+ * aligns the stores, which NumPy's arrays are not, so these beat a plain SIMD loop) and
+ * Gaussian dropout's per-tile work. Needs the file's words entry (ENTRY(words)) and a float16
+ * noise loop noise_f16(x, y, z, n, s) (y = x * (1 + s * z) rounded to half). Defines
+ * ENTRY(scale_copy_f32), ENTRY(scale_copy_f64) and ENTRY(gauss_tile) (kernels.h). */
+#ifndef FASTDROP_AUTOVEC_INL_H
+#define FASTDROP_AUTOVEC_INL_H
 
 #include "structured.h" /* FD_STREAM_GAUSSIAN */
+
+#ifndef FD_TARGET_COPY /* the file may compile the roofline for another vector width */
+#define FD_TARGET_COPY FD_TARGET
+#endif
+
+FD_TARGET_COPY static void ENTRY(scale_copy_f32)(const float *x, float *y, size_t n, float s)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] * s;
+}
+
+FD_TARGET_COPY static void ENTRY(scale_copy_f64)(const double *x, double *y, size_t n, double s)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] * s;
+}
+
+/* ---- Gaussian dropout ---- */
 
 #define SUB 1024 /* elements per pass (a multiple of 32): its words stay in L1 */
 
