@@ -15,8 +15,8 @@ import numpy as np
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-CSRC = ["csrc/dropout.c", "csrc/dispatch.c", "csrc/kernels_scalar.c", "csrc/kernels_avx2.c",
-        "csrc/kernels_avx512.c", "csrc/roofline.c", "csrc/strided.c", "csrc/structured.c",
+CSRC = ["csrc/driver.c", "csrc/dispatch.c", "csrc/kernels_scalar.c", "csrc/kernels_avx2.c",
+        "csrc/kernels_avx512.c", "csrc/roofline.c", "csrc/strided.c",
         "csrc/gaussian.c", "csrc/dropblock.c", "csrc/window.c", "csrc/transpose.c",
         "csrc/parallel.c"]
 
@@ -82,7 +82,7 @@ def extensions():
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         depends=["csrc/fastdrop.h", "csrc/kernels.h", "csrc/philox.h", "csrc/strided.h",
                  "csrc/structured.h", "csrc/bits.h", "csrc/gaussian.h", "csrc/transpose.h",
-                 "csrc/parallel.h"],
+                 "csrc/parallel.h", "csrc/driver.h"],
     )
     return cythonize([ext], language_level=3, compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True})
