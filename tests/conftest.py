@@ -8,6 +8,7 @@ Helpers are imported by the test modules with ``from conftest import ...``.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import os
@@ -149,6 +150,11 @@ def assert_bitwise_equal(got, want, msg=""):
             f"got {got.reshape(-1)[i]!r} (0x{int(gb[i]):x}), "
             f"want {want.reshape(-1)[i]!r} (0x{int(wb[i]):x})"
         )
+
+
+def sha256_le(a):
+    """SHA-256 of an array's bytes in explicit little-endian order (the pins' digest)."""
+    return hashlib.sha256(a.astype(a.dtype.newbyteorder("<")).tobytes()).hexdigest()
 
 
 def assert_mask_equal(got, want, msg=""):

@@ -1,6 +1,5 @@
 """Tests of the pure-NumPy reference implementation of the mask contract."""
 
-import hashlib
 import math
 import time
 from pathlib import Path
@@ -9,6 +8,8 @@ import numpy as np
 import pytest
 
 from fastdrop import reference as ref
+
+from conftest import sha256_le
 
 KAT_FILE = Path(__file__).parent / "data" / "philox4x32_10_kat.txt"
 TWO32 = 1 << 32
@@ -31,11 +32,6 @@ def load_kat():
 
 
 KAT = load_kat()
-
-
-def sha256_le(a):
-    """SHA-256 of an array's bytes in explicit little-endian order."""
-    return hashlib.sha256(a.astype(a.dtype.newbyteorder("<")).tobytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------
