@@ -58,8 +58,8 @@ int fd_apply(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n, const
              int nthreads);
 
 /* n keep bits of the contract `b` for global elements g0 .. g0 + n - 1 into bits[0 .. n/64]
- * (bit i of bits[i / 64]; the rest of the last word unspecified; bits[] has room for
- * ceil(n / 64) + 1 words). */
+ * (bit i of bits[i / 64]; the rest of the last word unspecified). bits[] needs room for
+ * ceil(n / 64) + 2 words: the draw starts at g0's Philox block and spills past n. */
 void fd_draw_bits(const fd_kernels *k, const fd_bernoulli *b, uint64_t g0, size_t n,
                   uint64_t *bits);
 

@@ -384,7 +384,7 @@ static int planes_body(void *arg, int t, int nt)
     w.nz = (size_t *)malloc((nrows + 1) * sizeof(size_t));
     uint64_t *D = (uint64_t *)malloc((g->pw + 1) * 8);
     w.rows = (uint64_t *)malloc((g->S[0] * g->S[1] + 1) * 8);
-    uint64_t *sw = (uint64_t *)malloc((j->swords + 1) * 8); /* seed keep bits, as words */
+    uint64_t *sw = (uint64_t *)malloc((j->swords + 2) * 8); /* seed keep bits (fd_draw_bits) */
     w.count = count_words_fn();
     int rc = 0;
     uint64_t dropped = 0;
