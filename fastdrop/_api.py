@@ -10,7 +10,7 @@ from fastdrop import _validate as V
 from fastdrop._config import get_num_threads
 from fastdrop._generator import Generator, default_generator
 
-STREAM_DROPOUT = 0
+STREAM_DROPOUT = _core.STREAM_DROPOUT
 
 
 def _threshold(p):

@@ -8,7 +8,7 @@ import numpy as np
 from fastdrop import _core
 from fastdrop import _validate as V
 
-ISAS = ("scalar", "avx2", "avx512")
+ISAS = _core.ISA_NAMES  # named once, in csrc/dispatch.c
 _num_threads = None  # None: follow omp_get_max_threads() on every call
 
 

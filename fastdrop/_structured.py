@@ -46,8 +46,8 @@ def _draw(n, p, seed, offset):
     """The core contract's packed keep mask (stream 0) of n elements."""
     mask = np.empty((n + 7) // 8, np.uint8)
     if n:  # (an empty draw may sit at offset 2**64, past the counter)
-        _core.masked_scale(None, None, n, None, mask, seed, offset, 0, _threshold(p), p == 1.0,
-                           False, 1.0, get_num_threads())
+        _core.masked_scale(None, None, n, None, mask, seed, offset, _core.STREAM_DROPOUT,
+                           _threshold(p), p == 1.0, False, 1.0, get_num_threads())
     return mask
 
 
@@ -686,11 +686,12 @@ def alpha_dropout_backward(grad, p, *, mask=None, seed=None, offset=0, out=None,
     if n == 0:
         return y
     if win is not None and mask is None:
-        _core.masked_scale_window(grad, y, win[0], win[1], win[2], None, None, seed, offset, 0,
-                                  _threshold(p), p == 1.0, True, a, get_num_threads())
+        _core.masked_scale_window(grad, y, win[0], win[1], win[2], None, None, seed, offset,
+                                  _core.STREAM_DROPOUT, _threshold(p), p == 1.0, True, a,
+                                  get_num_threads())
         return y
-    _core.masked_scale(grad, y, n, mask, None, seed or 0, offset or 0, 0, _threshold(p),
-                       p == 1.0, True, a, get_num_threads())
+    _core.masked_scale(grad, y, n, mask, None, seed or 0, offset or 0, _core.STREAM_DROPOUT,
+                       _threshold(p), p == 1.0, True, a, get_num_threads())
     return y
 
 
