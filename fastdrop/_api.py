@@ -6,26 +6,12 @@ import math
 import numpy as np
 
 from fastdrop import _core
+from fastdrop import _formulas as F
 from fastdrop import _validate as V
 from fastdrop._config import get_num_threads
 from fastdrop._generator import Generator, default_generator
 
 STREAM_DROPOUT = _core.STREAM_DROPOUT
-
-
-def _threshold(p):
-    """t = floor(p * 2**32) (exact: p * 2**32 is a power-of-two scaling)."""
-    return math.floor(p * 4294967296.0) if p < 1.0 else 0
-
-
-def _compute_dtype(dtype):
-    return np.float64 if dtype == np.float64 else np.float32
-
-
-def _inverted_scale(p):
-    # Python floats are IEEE float64; p == 1 gives inf, as 1/(1-p) says (only a backward with
-    # a mask that keeps something ever multiplies by it)
-    return math.inf if p == 1.0 else 1.0 / (1.0 - p)
 
 
 def _source(seed, offset, rng, n, training=True):
@@ -50,8 +36,8 @@ def _run(x, y, n, mask_in, mask_out, seed, offset, p, scaled, stream=STREAM_DROP
     if n == 0:  # nothing to do (and offset may be 2**64, past the counter)
         return
     _core.masked_scale(
-        x, y, n, mask_in, mask_out, seed or 0, offset or 0, stream, _threshold(p), p == 1.0,
-        scaled, _inverted_scale(p) if scaled else 1.0, get_num_threads(),
+        x, y, n, mask_in, mask_out, seed or 0, offset or 0, stream, F.threshold(p), p == 1.0,
+        scaled, F.inverted_scale(p) if scaled else 1.0, get_num_threads(),
     )
 
 
@@ -91,7 +77,7 @@ def _run_window(x, y, win, mask_in, mask_out, seed, offset, p, scaled, stream=ST
         return
     _core.masked_scale_window(
         x, y, lshape, gshape, origin, mask_in, mask_out, seed or 0, offset or 0, stream,
-        _threshold(p), p == 1.0, scaled, _inverted_scale(p) if scaled else 1.0,
+        F.threshold(p), p == 1.0, scaled, F.inverted_scale(p) if scaled else 1.0,
         get_num_threads(),
     )
 
@@ -185,7 +171,7 @@ def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inv
             if y is not x:
                 np.copyto(y, x)
         else:
-            ct = _compute_dtype(x.dtype)
+            ct = F.compute_dtype(x.dtype)
             f = ct(np.float64(1.0) - np.float64(p))
             with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 at p = 1 is NaN, as in NumPy
                 np.multiply(x.astype(ct, copy=False), f, out=y, casting="unsafe")

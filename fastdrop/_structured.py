@@ -14,8 +14,8 @@ import numpy as np
 
 from fastdrop import _core
 from fastdrop import _validate as V
-from fastdrop import reference as _R
-from fastdrop._api import _compute_dtype, _inverted_scale, _ones_mask, _source, _threshold
+from fastdrop import _formulas as F
+from fastdrop._api import _ones_mask, _source
 from fastdrop._config import get_num_threads
 
 __all__ = [
@@ -47,7 +47,7 @@ def _draw(n, p, seed, offset):
     mask = np.empty((n + 7) // 8, np.uint8)
     if n:  # (an empty draw may sit at offset 2**64, past the counter)
         _core.masked_scale(None, None, n, None, mask, seed, offset, _core.STREAM_DROPOUT,
-                           _threshold(p), p == 1.0, False, 1.0, get_num_threads())
+                           F.threshold(p), p == 1.0, False, 1.0, get_num_threads())
     return mask
 
 
@@ -134,7 +134,7 @@ def _bcast_forward(x, p, axes, seed, offset, rng, training, out, return_mask, ki
     y = out if out is not None else np.empty(x.shape, x.dtype)
     if not training or (kind == "alpha" and p == 0.0):
         if kind == "naive" and not training:
-            ct = _compute_dtype(x.dtype)
+            ct = F.compute_dtype(x.dtype)
             with np.errstate(invalid="ignore", over="ignore"):  # as fastdrop.dropout
                 np.multiply(x.astype(ct, copy=False), ct(1.0 - p), out=y, casting="unsafe")
         else:
@@ -145,11 +145,11 @@ def _bcast_forward(x, p, axes, seed, offset, rng, training, out, return_mask, ki
         if p == 1.0:
             y[...] = 0
         else:
-            _apply(x, y, _core.OP_AFFINE, mask, rstrides, abd=_R.alpha_constants(p))
+            _apply(x, y, _core.OP_AFFINE, mask, rstrides, abd=F.alpha_constants(p))
     else:
         scaled = kind == "inverted"
         _apply(x, y, _core.OP_SCALE, mask, rstrides, scaled=scaled,
-               scale=_inverted_scale(p) if scaled else 1.0)
+               scale=F.inverted_scale(p) if scaled else 1.0)
     return (y, mask) if return_mask else y
 
 
@@ -180,9 +180,9 @@ def _bcast_backward(grad, p, axes, mask, seed, offset, out, kind, what, window=N
         mask = _draw(nr, p, seed, offset) if win is None else _draw_window(win, nr, p, seed,
                                                                            offset)
     if kind == "alpha":
-        scaled, scale = True, (_R.alpha_constants(p)[0] if p < 1.0 else 0.0)
+        scaled, scale = True, F.alpha_grad_scale(p)
     elif kind == "inverted":
-        scaled, scale = True, _inverted_scale(p)
+        scaled, scale = True, F.inverted_scale(p)
     else:
         scaled, scale = False, 1.0
     _apply(grad, y, _core.OP_SCALE, mask, rstrides, scaled=scaled, scale=scale)
@@ -391,8 +391,8 @@ def _dropblock_args(x, block_size, data_format, valid_only, share_channels, scal
     scale = V.choice(scale, ("count", "expected"), "scale")
     bs = V.block_size(block_size, x.ndim - 2)
     win = None if window is None else _window(window, x.shape, 0)  # offset: checked on seeds
-    N, C, S, K, G = _R.dropblock_geometry(x.shape if win is None else win[1], bs, data_format,
-                                          valid_only)
+    N, C, S, K, G = F.dropblock_geometry(x.shape if win is None else win[1], bs, data_format,
+                                         valid_only)
     return (data_format, valid_only, share_channels, scale, N, C, S, K, G, win)
 
 
@@ -423,10 +423,10 @@ def _dropblock_mask(shape, p, N, C, S, K, G, data_format, valid_only, share_chan
     if p == 1.0:
         mask[:] = 0
         return mask, 0
-    g = min(_R.dropblock_gamma(p, S, K), 1.0)
+    g = F.dropblock_seed_rate(p, S, K)
     pad = (1,) * (3 - len(S))
     kept = _core.dropblock_mask(N, C, pad + S, pad + K, valid_only, share_channels,
-                                data_format == "channels_last", seed, offset, _threshold(g),
+                                data_format == "channels_last", seed, offset, F.threshold(g),
                                 g >= 1.0, mask, get_num_threads())
     return mask, kept
 
@@ -462,7 +462,7 @@ def _dropblock_window_mask(win, p, S, K, G, data_format, valid_only, share_chann
     dropped = np.zeros(sshape, bool)
     ns = math.prod(sshape)
     if ns:
-        gamma = min(_R.dropblock_gamma(p, S, K), 1.0)
+        gamma = F.dropblock_seed_rate(p, S, K)
         m = np.empty((ns + 7) // 8, np.uint8)
         _run_window(None, None, (sshape, (gshape[0], Cs) + tuple(G), (n0, cs0) + tuple(lo)),
                     None, m, seed, offset, gamma, False, stream=_core.STREAM_DROPBLOCK)
@@ -486,12 +486,6 @@ def _dropblock_window_mask(win, p, S, K, G, data_format, valid_only, share_chann
     if data_format == "channels_last":
         keep = np.moveaxis(keep, 1, -1)
     return np.packbits(np.ascontiguousarray(keep).ravel(), bitorder="little")
-
-
-def _dropblock_scale(n, kept, p, scale):
-    if scale == "count":
-        return float(n) / float(kept) if kept else 0.0
-    return 1.0 / (1.0 - p) if p < 1.0 else 0.0
 
 
 def dropblock(x, p, block_size, *, data_format="channels_first", valid_only=False,
@@ -569,7 +563,7 @@ def dropblock(x, p, block_size, *, data_format="channels_first", valid_only=Fals
         kept = kept_count
     ntotal = n if win is None else math.prod(win[1])
     _core.masked_scale(x, y, n, mask, None, 0, 0, 0, 0, False, True,
-                       _dropblock_scale(ntotal, kept, p, scale), get_num_threads())
+                       F.dropblock_scale(ntotal, kept, p, scale), get_num_threads())
     return (y, mask) if return_mask else y
 
 
@@ -608,7 +602,7 @@ def dropblock_backward(grad, p, block_size, *, mask=None, seed=None, offset=0,
     y = out if out is not None else np.empty(grad.shape, grad.dtype)
     ntotal = n if win is None else math.prod(win[1])
     _core.masked_scale(grad, y, n, mask, None, 0, 0, 0, 0, False, True,
-                       _dropblock_scale(ntotal, kept, p, scale), get_num_threads())
+                       F.dropblock_scale(ntotal, kept, p, scale), get_num_threads())
     return y
 
 
@@ -664,8 +658,8 @@ def alpha_dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, out
         y[...] = 0
         return (y, np.zeros((n + 7) // 8, np.uint8)) if return_mask else y
     mask = np.empty((n + 7) // 8, np.uint8) if return_mask else None
-    _apply(x, y, _core.OP_AFFINE, mask_out=mask, bern=(seed, offset, _threshold(p)),
-           abd=_R.alpha_constants(p), win=win)
+    _apply(x, y, _core.OP_AFFINE, mask_out=mask, bern=(seed, offset, F.threshold(p)),
+           abd=F.alpha_constants(p), win=win)
     return (y, mask) if return_mask else y
 
 
@@ -682,16 +676,16 @@ def alpha_dropout_backward(grad, p, *, mask=None, seed=None, offset=0, out=None,
     mask, seed, offset = _mask_or_seed(mask, seed, offset, n, "alpha_dropout_backward", out)
     win = None if window is None else _window(window, grad.shape, offset or 0)
     y = out if out is not None else np.empty(grad.shape, grad.dtype)
-    a = _R.alpha_constants(p)[0] if p < 1.0 else 0.0
+    a = F.alpha_grad_scale(p)
     if n == 0:
         return y
     if win is not None and mask is None:
         _core.masked_scale_window(grad, y, win[0], win[1], win[2], None, None, seed, offset,
-                                  _core.STREAM_DROPOUT, _threshold(p), p == 1.0, True, a,
+                                  _core.STREAM_DROPOUT, F.threshold(p), p == 1.0, True, a,
                                   get_num_threads())
         return y
     _core.masked_scale(grad, y, n, mask, None, seed or 0, offset or 0, _core.STREAM_DROPOUT,
-                       _threshold(p), p == 1.0, True, a, get_num_threads())
+                       F.threshold(p), p == 1.0, True, a, get_num_threads())
     return y
 
 
@@ -754,7 +748,7 @@ def gaussian_dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, 
     y = out if out is not None else np.empty(x.shape, x.dtype)
     if not training or p == 0.0:
         return _identity(x, y)
-    _apply(x, y, _core.OP_NOISE, sigma=_R.gaussian_sigma(p), seed=seed, offset=offset, win=win)
+    _apply(x, y, _core.OP_NOISE, sigma=F.gaussian_sigma(p), seed=seed, offset=offset, win=win)
     return y
 
 
@@ -776,6 +770,6 @@ def gaussian_dropout_backward(grad, p, *, seed=None, offset=0, out=None, window=
     y = out if out is not None else np.empty(grad.shape, grad.dtype)
     if p == 0.0:
         return _identity(grad, y)
-    _apply(grad, y, _core.OP_NOISE, sigma=_R.gaussian_sigma(p), seed=seed, offset=offset,
+    _apply(grad, y, _core.OP_NOISE, sigma=F.gaussian_sigma(p), seed=seed, offset=offset,
            win=win)
     return y

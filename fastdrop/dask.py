@@ -411,7 +411,7 @@ def _dropblock_block(x, kept, p, block_size, data_format, valid_only, share_chan
 
 def _dropblock(x, p, block_size, seed, offset, data_format, valid_only, share_channels, scale,
                name, backward):
-    from fastdrop import reference as _R
+    from fastdrop import _formulas as F
 
     x = _float_dask(x, name)
     p = V.probability(p)
@@ -423,7 +423,7 @@ def _dropblock(x, p, block_size, seed, offset, data_format, valid_only, share_ch
     share_channels = V.boolean(share_channels, "share_channels")
     scale = V.choice(scale, ("count", "expected"), "scale")
     bs = V.block_size(block_size, x.ndim - 2)
-    N, C, S, K, G = _R.dropblock_geometry(x.shape, bs, data_format, valid_only)
+    N, C, S, K, G = F.dropblock_geometry(x.shape, bs, data_format, valid_only)
     seed = V.seed(seed)
     offset = V.offset(offset, N * (1 if share_channels else C) * _size(G))
     kept = None

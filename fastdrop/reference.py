@@ -57,7 +57,8 @@ _SHIFT32 = np.uint64(32)
 _TWO32 = 1 << 32
 _TWO64 = 1 << 64
 
-_STREAM_DROPOUT = 0
+#: Philox stream (counter word c2) of every Bernoulli keep mask (plain, broadcast, alpha).
+STREAM_DROPOUT = 0
 _SUPPORTED_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _MODES = ("inverted", "naive")
 
@@ -511,6 +512,7 @@ def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"
 # The compiled kernels (csrc/structured.c) must agree with these bit for bit.
 # ==========================================================================
 __all__ += [
+    "STREAM_DROPOUT",
     "STREAM_DROPBLOCK",
     "STREAM_GAUSSIAN",
     "DATA_FORMATS",
@@ -602,7 +604,7 @@ def broadcast_dropout(x, p=0.5, *, broadcast_axes, seed, offset=0, training=True
     if not training:
         y = dropout(x, p, seed=0, training=False, mode=mode)
         return (y, _packed(np.ones(nr, dtype=bool))) if return_mask else y
-    keep_r = keep_mask(rshape, p, seed, offset=offset, stream=_STREAM_DROPOUT)
+    keep_r = keep_mask(rshape, p, seed, offset=offset, stream=STREAM_DROPOUT)
     keep = np.broadcast_to(keep_r, x.shape)
     y = _scaled_select(keep, x, scale_for(p, x.dtype)) if mode == "inverted" else _select(keep, x)
     return (y, _packed(keep_r)) if return_mask else y
@@ -621,7 +623,7 @@ def broadcast_dropout_backward(grad, p, *, broadcast_axes, mask=None, seed=None,
     else:
         if seed is None:
             raise ValueError("either mask or seed must be given")
-        keep_r = keep_mask(rshape, p, seed, offset=offset, stream=_STREAM_DROPOUT)
+        keep_r = keep_mask(rshape, p, seed, offset=offset, stream=STREAM_DROPOUT)
     keep = np.broadcast_to(keep_r, grad.shape)
     if mode == "inverted":
         return _scaled_select(keep, grad, scale_for(p, grad.dtype))
@@ -1173,10 +1175,10 @@ def keep_mask_window(shape, p, seed, offset=0, *, global_shape, origin, stream=0
 
 def _keep_maybe_window(shape, p, seed, offset, window):
     if window is None:
-        return keep_mask(shape, p, seed, offset=offset, stream=_STREAM_DROPOUT)
+        return keep_mask(shape, p, seed, offset=offset, stream=STREAM_DROPOUT)
     gshape, origin = window
     return keep_mask_window(shape, p, seed, offset, global_shape=gshape, origin=origin,
-                            stream=_STREAM_DROPOUT)
+                            stream=STREAM_DROPOUT)
 
 
 def _reduce_window(window, axes):
