@@ -1,92 +1,19 @@
-"""The public dropout functions: validate everything, then run one fused kernel."""
-from __future__ import annotations
+"""The public dropout functions: validate everything, then run one fused kernel.
 
-import math
+:func:`dropout`, :func:`dropout_mask` and :func:`dropout_backward`; with ``broadcast_axes=`` or
+``noise_shape=`` they hand over to the broadcast-mask machinery of fastdrop._broadcast. Results
+are bitwise equal to :mod:`fastdrop.reference` (fastdrop/reference/_dropout.py).
+"""
+from __future__ import annotations
 
 import numpy as np
 
-from fastdrop import _core
+from fastdrop import _broadcast
 from fastdrop import _formulas as F
+from fastdrop import _plumbing as P
 from fastdrop import _validate as V
-from fastdrop._config import get_num_threads
-from fastdrop._generator import Generator, default_generator
 
-STREAM_DROPOUT = _core.STREAM_DROPOUT
-
-
-def _source(seed, offset, rng, n, training=True):
-    """Resolve (seed, offset) for n elements from `seed`/`offset`, `rng` or the default."""
-    if seed is not None and rng is not None:
-        raise ValueError("pass seed (with offset) or rng, not both")
-    if rng is not None:
-        if not isinstance(rng, Generator):
-            raise TypeError(f"rng must be a fastdrop.Generator or None; got {type(rng).__name__}")
-        if offset != 0:
-            raise ValueError("offset goes with seed; a Generator hands out its own offsets")
-    if seed is not None:
-        return V.seed(seed), V.offset(offset, n)
-    V.offset(offset, n)
-    if not training:
-        return None, None  # inference draws nothing
-    s, off = (rng or default_generator()).draw(n)
-    return s, V.offset(off, n, "the generator's offset")
-
-
-def _run(x, y, n, mask_in, mask_out, seed, offset, p, scaled, stream=STREAM_DROPOUT):
-    if n == 0:  # nothing to do (and offset may be 2**64, past the counter)
-        return
-    _core.masked_scale(
-        x, y, n, mask_in, mask_out, seed or 0, offset or 0, stream, F.threshold(p), p == 1.0,
-        scaled, F.inverted_scale(p) if scaled else 1.0, get_num_threads(),
-    )
-
-
-def _window(window, shape, offset):
-    """Validate ``window=(global_shape, origin)`` for a block of `shape`; returns the tuples
-    and checks ``offset + prod(global_shape) <= 2**64``."""
-    if not isinstance(window, (tuple, list)) or len(window) != 2:
-        raise TypeError("window must be a pair (global_shape, origin)")
-    gshape = V.shape(window[0], "window global_shape")
-    origin = V.shape(window[1], "window origin")
-    if len(gshape) != len(shape) or len(origin) != len(shape):
-        raise ValueError(
-            f"window: global_shape {gshape} and origin {origin} need one entry per dimension "
-            f"of the block {tuple(shape)}"
-        )
-    for d, (o, n, g) in enumerate(zip(origin, shape, gshape)):
-        if o + n > g:
-            raise ValueError(
-                f"window: the block {tuple(shape)} at origin {origin} does not fit in "
-                f"global_shape {gshape} (axis {d}: {o} + {n} > {g})"
-            )
-    if len(shape) > 64:
-        raise ValueError("window: at most 64 dimensions")
-    V.offset(offset, math.prod(gshape))
-    return tuple(shape), gshape, origin
-
-
-def _window_seed(seed, rng):
-    if seed is None or rng is not None:
-        raise ValueError("window= needs an explicit seed= (and offset=): every block of the "
-                         "global array must use the same (seed, offset)")
-
-
-def _run_window(x, y, win, mask_in, mask_out, seed, offset, p, scaled, stream=STREAM_DROPOUT):
-    lshape, gshape, origin = win
-    if 0 in lshape:
-        return
-    _core.masked_scale_window(
-        x, y, lshape, gshape, origin, mask_in, mask_out, seed or 0, offset or 0, stream,
-        F.threshold(p), p == 1.0, scaled, F.inverted_scale(p) if scaled else 1.0,
-        get_num_threads(),
-    )
-
-
-def _ones_mask(n):
-    mask = np.full((n + 7) // 8, 0xFF, np.uint8)
-    if n % 8:
-        mask[-1] = (1 << (n % 8)) - 1
-    return mask
+__all__ = ["dropout", "dropout_mask", "dropout_backward"]
 
 
 def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inverted",
@@ -141,8 +68,6 @@ def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inv
     Dropped elements are ``+0.0`` even where ``x`` is NaN or inf (select semantics).
     """
     if broadcast_axes is not None or noise_shape is not None:
-        from fastdrop._structured import _dropout_broadcast
-
         return _dropout_broadcast(x, p, seed=seed, offset=offset, rng=rng, training=training,
                                   mode=mode, out=out, return_mask=return_mask,
                                   broadcast_axes=broadcast_axes, noise_shape=noise_shape,
@@ -154,29 +79,18 @@ def dropout(x, p=0.5, *, seed=None, offset=0, rng=None, training=True, mode="inv
     return_mask = V.boolean(return_mask, "return_mask")
     out = V.out_array(out, x)
     n = x.size
-    win = None
-    if window is not None:
-        if training:
-            _window_seed(seed, rng)
-        win = _window(window, x.shape, offset)
-    seed, offset = _source(seed, offset, rng, n, training)
-    y = out if out is not None else np.empty(x.shape, x.dtype)
-    mask = np.empty((n + 7) // 8, np.uint8) if return_mask else None
-    if training and win is not None:
-        _run_window(x, y, win, None, mask, seed, offset, p, mode == "inverted")
-    elif training:
-        _run(x, y, n, None, mask, seed, offset, p, mode == "inverted")
-    else:
+    win = V.forward_window(window, x.shape, seed, offset, rng, training)
+    seed, offset = P.source(seed, offset, rng, n, training)
+    y = P.output(x, out)
+    if not training:
         if mode == "inverted":
-            if y is not x:
-                np.copyto(y, x)
+            P.identity(x, y)
         else:
-            ct = F.compute_dtype(x.dtype)
-            f = ct(np.float64(1.0) - np.float64(p))
-            with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 at p = 1 is NaN, as in NumPy
-                np.multiply(x.astype(ct, copy=False), f, out=y, casting="unsafe")
-        if return_mask:
-            mask = _ones_mask(n)
+            P.naive_inference(x, y, p)
+        return (y, P.ones_mask(n)) if return_mask else y
+    mask = P.empty_mask(n) if return_mask else None
+    P.masked_scale(x, y, n, scale=F.mode_scale(p, mode), mask_out=mask, p=p, seed=seed,
+                   offset=offset, win=win)
     return (y, mask) if return_mask else y
 
 
@@ -192,16 +106,9 @@ def dropout_mask(shape, p, *, seed=None, offset=0, rng=None, packed=True, window
     p = V.probability(p)
     packed = V.boolean(packed, "packed")
     n = int(np.prod(shape, dtype=object)) if shape else 1
-    win = None
-    if window is not None:
-        _window_seed(seed, rng)
-        win = _window(window, shape, offset)
-    seed, offset = _source(seed, offset, rng, n)
-    mask = np.empty((n + 7) // 8, np.uint8)
-    if win is not None:
-        _run_window(None, None, win, None, mask, seed, offset, p, False)
-    else:
-        _run(None, None, n, None, mask, seed, offset, p, False)
+    win = V.forward_window(window, shape, seed, offset, rng, True)
+    seed, offset = P.source(seed, offset, rng, n)
+    mask = P.draw(n, p, seed, offset, win=win)
     if packed:
         return mask
     return np.unpackbits(mask, count=n, bitorder="little").view(np.bool_).reshape(shape)
@@ -234,8 +141,6 @@ def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"
         window only gets validated).
     """
     if broadcast_axes is not None or noise_shape is not None:
-        from fastdrop._structured import _dropout_backward_broadcast
-
         return _dropout_backward_broadcast(grad, p, mask=mask, seed=seed, offset=offset,
                                            mode=mode, out=out, broadcast_axes=broadcast_axes,
                                            noise_shape=noise_shape, window=window)
@@ -244,23 +149,38 @@ def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"
     mode = V.mode(mode)
     out = V.out_array(out, grad)
     n = grad.size
-    if mask is not None:
-        if seed is not None:
-            raise ValueError("pass mask or seed (with offset), not both")
-        mask = V.packed_mask(mask, n, out=out)
-        V.offset(offset, n)
-    elif seed is None:
-        raise ValueError(
-            "dropout_backward needs the forward's mask (mask=, from return_mask=True) or its "
-            "seed and offset (seed=, offset=) to regenerate the mask"
-        )
-    else:
-        seed, offset = V.seed(seed), V.offset(offset, n)
-    y = out if out is not None else np.empty(grad.shape, grad.dtype)
-    if window is not None:
-        win = _window(window, grad.shape, offset)
-        if mask is None:
-            _run_window(grad, y, win, None, None, seed, offset, p, mode == "inverted")
-            return y
-    _run(grad, y, n, mask, None, seed, offset, p, mode == "inverted")
+    mask, seed, start = P.mask_or_seed(mask, seed, offset, n, "dropout_backward", out)
+    win = None if window is None else V.window(window, grad.shape, offset)
+    y = P.output(grad, out)
+    P.masked_scale(grad, y, n, scale=F.mode_scale(p, mode), mask_in=mask, p=p, seed=seed,
+                   offset=start, win=win if mask is None else None)
     return y
+
+
+# --- dropout(..., broadcast_axes= / noise_shape=) ----------------------------------------------------
+def _broadcast_axes(x, broadcast_axes, noise_shape):
+    if broadcast_axes is not None and noise_shape is not None:
+        raise ValueError("pass broadcast_axes or noise_shape, not both")
+    if noise_shape is not None:
+        return V.noise_shape(noise_shape, x.shape)
+    return V.axes(broadcast_axes, x.ndim)
+
+
+def _dropout_broadcast(x, p, *, seed, offset, rng, training, mode, out, return_mask,
+                       broadcast_axes, noise_shape, window=None):
+    x, p, training, return_mask, out = V.forward_args(x, p, training, return_mask, out)
+    mode = V.mode(mode)
+    axes = _broadcast_axes(x, broadcast_axes, noise_shape)
+    return _broadcast.forward(x, p, axes, seed, offset, rng, training, out, return_mask,
+                             mode, window)
+
+
+def _dropout_backward_broadcast(grad, p, *, mask, seed, offset, mode, out, broadcast_axes,
+                                noise_shape, window=None):
+    grad = V.float_array(grad, "grad")
+    p = V.probability(p)
+    mode = V.mode(mode)
+    out = V.out_array(out, grad)
+    axes = _broadcast_axes(grad, broadcast_axes, noise_shape)
+    return _broadcast.backward(grad, p, axes, mask, seed, offset, out, mode, "dropout_backward",
+                               window)
