@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 
-# --- the machinery ---------------------------------------------------------------------------------
+# --- the machinery ------------------------------------------------------------------------
 def _reduced(shape, axes):
     """(reduced shape, its size, bit stride in the reduced mask per axis: 0 on broadcast axes)."""
     rshape = tuple(1 if d in axes else s for d, s in enumerate(shape))
@@ -98,7 +98,7 @@ def channel_axes(ndim, data_format):
     return tuple(range(2, ndim)) if data_format == "channels_first" else tuple(range(1, ndim - 1))
 
 
-# --- spatial, locked and embedding dropout ------------------------------------------------------------
+# --- spatial, locked and embedding dropout ------------------------------------------------
 def spatial_dropout(x, p=0.5, *, data_format="channels_first", seed=None, offset=0, rng=None,
                     training=True, out=None, return_mask=False):
     """Channel dropout for 1-D, 2-D and 3-D feature maps (PyTorch Dropout1d/2d/3d, Keras
@@ -192,7 +192,7 @@ def embedding_dropout_backward(grad, p, *, mask=None, seed=None, offset=0, out=N
                            "embedding_dropout_backward")
 
 
-# --- stochastic depth ------------------------------------------------------------------------------
+# --- stochastic depth ---------------------------------------------------------------------
 def _drop_path_axes(x, mode):
     if mode == "row":
         if x.ndim < 1:

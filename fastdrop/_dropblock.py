@@ -116,6 +116,24 @@ def _window_mask(win, p, S, K, G, data_format, valid_only, share_channels, seed,
     return np.packbits(np.ascontiguousarray(keep).ravel(), bitorder="little")
 
 
+def _mask(shape, win, kept_count, p, N, C, S, K, G, data_format, valid_only, share_channels,
+          seed, offset):
+    """The packed keep mask of an input of `shape` (of the block `win`, with a window) and the
+    kept count its "count" scale uses (with a window: the caller's global kept_count)."""
+    if win is None:
+        return _full_mask(shape, p, N, C, S, K, G, data_format, valid_only, share_channels, seed,
+                          offset)
+    return _window_mask(win, p, S, K, G, data_format, valid_only, share_channels, seed,
+                        offset), kept_count
+
+
+def _apply(x, y, mask, kept, win, p, scale):
+    """y = x * s where kept, +0 where dropped; s over the whole input (the global one with a
+    window)."""
+    ntotal = x.size if win is None else math.prod(win[1])
+    P.masked_scale(x, y, x.size, scale=F.dropblock_scale(ntotal, kept, p, scale), mask_in=mask)
+
+
 def window_kept_count(win, p, S, K, G, data_format, valid_only, share_channels, seed, offset):
     """The number of elements DropBlock keeps in the block ``win = (shape, global_shape,
     origin)`` of an input whose geometry is (S, K, G) (fastdrop._formulas.dropblock_geometry of
@@ -189,15 +207,9 @@ def dropblock(x, p, block_size, *, data_format="channels_first", valid_only=Fals
     if not training:
         P.identity(x, y)
         return (y, P.ones_mask(n)) if return_mask else y
-    if win is None:
-        mask, kept = _full_mask(x.shape, p, N, C, S, K, G, data_format, valid_only,
-                                share_channels, seed, offset)
-    else:
-        mask = _window_mask(win, p, S, K, G, data_format, valid_only, share_channels, seed,
-                            offset)
-        kept = kept_count
-    ntotal = n if win is None else math.prod(win[1])
-    P.masked_scale(x, y, n, scale=F.dropblock_scale(ntotal, kept, p, scale), mask_in=mask)
+    mask, kept = _mask(x.shape, win, kept_count, p, N, C, S, K, G, data_format, valid_only,
+                       share_channels, seed, offset)
+    _apply(x, y, mask, kept, win, p, scale)
     return (y, mask) if return_mask else y
 
 
@@ -226,16 +238,10 @@ def dropblock_backward(grad, p, block_size, *, mask=None, seed=None, offset=0,
         kept = P.count_bits(mask, n) if win is None else kept_count
     else:
         _, seed, offset = P.mask_or_seed(None, seed, offset, nseeds, "dropblock_backward", out)
-        if win is None:
-            mask, kept = _full_mask(grad.shape, p, N, C, S, K, G, data_format, valid_only,
-                                    share_channels, seed, offset)
-        else:
-            mask = _window_mask(win, p, S, K, G, data_format, valid_only, share_channels, seed,
-                                offset)
-            kept = kept_count
+        mask, kept = _mask(grad.shape, win, kept_count, p, N, C, S, K, G, data_format,
+                           valid_only, share_channels, seed, offset)
     y = P.output(grad, out)
-    ntotal = n if win is None else math.prod(win[1])
-    P.masked_scale(grad, y, n, scale=F.dropblock_scale(ntotal, kept, p, scale), mask_in=mask)
+    _apply(grad, y, mask, kept, win, p, scale)
     return y
 
 

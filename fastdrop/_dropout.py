@@ -157,7 +157,7 @@ def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"
     return y
 
 
-# --- dropout(..., broadcast_axes= / noise_shape=) ----------------------------------------------------
+# --- dropout(..., broadcast_axes= / noise_shape=) -----------------------------------------
 def _broadcast_axes(x, broadcast_axes, noise_shape):
     if broadcast_axes is not None and noise_shape is not None:
         raise ValueError("pass broadcast_axes or noise_shape, not both")

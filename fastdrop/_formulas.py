@@ -15,7 +15,7 @@ import numpy as np
 _TWO32 = 4294967296.0
 
 
-# --- keep decisions and scales ---------------------------------------------------------------
+# --- keep decisions and scales ------------------------------------------------------------
 def threshold(p):
     """The keep threshold ``floor(p * 2**32)`` (exact: a power-of-two scaling), an element being
     kept iff its Philox word is ``>= threshold``; 0 for ``p == 1``, which the kernels handle
@@ -45,7 +45,7 @@ def naive_factor(p, dtype):
     return compute_dtype(dtype)(np.float64(1.0) - np.float64(p))
 
 
-# --- alpha dropout -----------------------------------------------------------------------------
+# --- alpha dropout ------------------------------------------------------------------------
 #: alpha' = -lambda * alpha of SELU (PyTorch's constant): the value dropped units take.
 ALPHA_PRIME = -1.7580993408473766
 
@@ -67,13 +67,13 @@ def alpha_grad_scale(p):
     return alpha_constants(p)[0] if p < 1.0 else 0.0
 
 
-# --- Gaussian dropout ----------------------------------------------------------------------------
+# --- Gaussian dropout ---------------------------------------------------------------------
 def gaussian_sigma(p):
     """The noise's standard deviation ``sqrt(p / (1 - p))`` in float64, for ``0 <= p < 1``."""
     return math.sqrt(p / (1.0 - p))
 
 
-# --- DropBlock -----------------------------------------------------------------------------------
+# --- DropBlock ----------------------------------------------------------------------------
 def dropblock_geometry(shape, block, data_format, valid_only):
     """``(N, C, S, K, G)`` of a DropBlock input of `shape` (4-D or 5-D) with `block` (one
     extent per spatial axis): spatial sizes S, the block K clipped to S, the seed grid G

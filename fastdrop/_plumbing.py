@@ -27,7 +27,7 @@ STREAM_DROPOUT = _core.STREAM_DROPOUT
 STREAM_DROPBLOCK = _core.STREAM_DROPBLOCK
 
 
-# --- where the bits come from -------------------------------------------------------------------
+# --- where the bits come from -------------------------------------------------------------
 def source(seed, offset, rng, n, training=True):
     """Resolve a forward's (seed, offset) for n elements from `seed`/`offset`, `rng` or the
     default generator; (None, None) at inference, which draws nothing."""
@@ -65,7 +65,7 @@ def mask_or_seed(mask, seed, offset, n, what, out):
     return None, V.seed(seed), V.offset(offset, n)
 
 
-# --- outputs without a kernel ---------------------------------------------------------------------
+# --- outputs without a kernel -------------------------------------------------------------
 def output(x, out):
     """`out`, or a new C-contiguous array of x's shape and dtype."""
     return out if out is not None else np.empty(x.shape, x.dtype)
@@ -105,7 +105,7 @@ def naive_inference(x, y, p):
     return y
 
 
-# --- kernel calls -----------------------------------------------------------------------------------
+# --- kernel calls -------------------------------------------------------------------------
 def _keep(p):
     """The kernels' form of a drop probability: a threshold, and drop_all for p = 1."""
     return {"threshold": F.threshold(p), "drop_all": p == 1.0}

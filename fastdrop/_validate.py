@@ -182,7 +182,7 @@ def forward_args(x, p, training, return_mask, out):
     return x, p, training, return_mask, out
 
 
-# --- windows: a block of a larger virtual array ------------------------------------------------
+# --- windows: a block of a larger virtual array -------------------------------------------
 def window(win, block, off):
     """``window=(global_shape, origin)`` for a block of shape `block`: returns the triple
     (block, global_shape, origin) of tuples and checks ``off + prod(global_shape) <= 2**64``."""
