@@ -4,8 +4,7 @@ Every mask is a pure function of (seed, offset, element index) through the count
 Philox4x32-10 generator: the same bits for any thread count, SIMD path or machine
 (docs/contract.md). ``fastdrop.reference`` is a pure-NumPy twin of every kernel.
 """
-__version__ = "0.2.0"
-
+from fastdrop._version import __version__
 from fastdrop._config import (
     config, get_isa, get_num_threads, set_isa, set_num_threads, show_config, supported_isas,
 )
