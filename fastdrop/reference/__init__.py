@@ -43,9 +43,9 @@ from fastdrop.reference._contract import (
 )
 from fastdrop.reference._dropout import dropout, dropout_backward, dropout_mask
 from fastdrop.reference._broadcast import (
-    broadcast_dropout, broadcast_dropout_backward, drop_path, drop_path_backward,
-    embedding_dropout, embedding_dropout_backward, locked_dropout, locked_dropout_backward,
-    reduced_shape, spatial_axes, spatial_dropout, spatial_dropout_backward,
+    broadcast_dropout, broadcast_dropout_backward, drop_path, drop_path_backward, embedding_dropout,
+    embedding_dropout_backward, locked_dropout, locked_dropout_backward, reduced_shape,
+    spatial_axes, spatial_dropout, spatial_dropout_backward,
 )
 from fastdrop.reference._alpha import (
     ALPHA_PRIME, alpha_constants, alpha_dropout, alpha_dropout_backward, feature_alpha_dropout,

@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 
-from fastdrop.reference._broadcast import _reduce_window, reduced_shape, spatial_axes
+from fastdrop.reference._broadcast import reduce_window, reduced_shape, spatial_axes
 from fastdrop.reference._contract import (
-    _c_order, _check_p, _copy, _keep_maybe_window, _packed, _scaled_select, _size, _unpack,
-    compute_dtype,
+    c_copy, c_order, check_p, compute_dtype, keep_maybe_window, pack, scaled_select, size, unpack,
 )
 
 __all__ = [
@@ -32,7 +31,7 @@ def alpha_constants(p):
     ``d = a * alpha' + b``, each evaluated left to right in IEEE float64 exactly as written
     (``alpha'**2`` is ``alpha' * alpha'``).
     """
-    p = _check_p(p)
+    p = check_p(p)
     if p == 1.0:
         raise ValueError("alpha_constants needs p < 1 (p = 1 drops everything to 0)")
     ap = ALPHA_PRIME
@@ -48,41 +47,41 @@ def _alpha_apply(keep, x, p):
     x_c = x.astype(cdt)
     with np.errstate(over="ignore", invalid="ignore"):
         kept = x_c * a + b  # two roundings, no FMA
-        return _c_order(np.where(keep, kept, d).astype(x.dtype))
+        return c_order(np.where(keep, kept, d).astype(x.dtype))
 
 
 def _alpha_forward(x, p, axes, seed, offset, training, return_mask, window=None):
     x = np.asarray(x)
     rshape = reduced_shape(x.shape, axes)
     compute_dtype(x.dtype)
-    p = _check_p(p)
-    nr = _size(rshape)
+    p = check_p(p)
+    nr = size(rshape)
     if not training or p == 0.0:
-        y = _copy(x)
-        return (y, _packed(np.ones(nr, bool))) if return_mask else y
+        y = c_copy(x)
+        return (y, pack(np.ones(nr, bool))) if return_mask else y
     if p == 1.0:
         y = np.zeros(x.shape, x.dtype)
-        return (y, _packed(np.zeros(nr, bool))) if return_mask else y
-    keep_r = _keep_maybe_window(rshape, p, seed, offset, _reduce_window(window, axes))
+        return (y, pack(np.zeros(nr, bool))) if return_mask else y
+    keep_r = keep_maybe_window(rshape, p, seed, offset, reduce_window(window, axes))
     y = _alpha_apply(np.broadcast_to(keep_r, x.shape), x, p)
-    return (y, _packed(keep_r)) if return_mask else y
+    return (y, pack(keep_r)) if return_mask else y
 
 
 def _alpha_backward(grad, p, axes, mask, seed, offset, window=None):
     grad = np.asarray(grad)
     rshape = reduced_shape(grad.shape, axes)
     compute_dtype(grad.dtype)
-    p = _check_p(p)
+    p = check_p(p)
     if mask is not None:
-        keep_r = _unpack(mask, _size(rshape), rshape)
+        keep_r = unpack(mask, size(rshape), rshape)
     else:
         if seed is None:
             raise ValueError("either mask or seed must be given")
-        keep_r = _keep_maybe_window(rshape, p, seed, offset, _reduce_window(window, axes))
+        keep_r = keep_maybe_window(rshape, p, seed, offset, reduce_window(window, axes))
     if p == 1.0:
         return np.zeros(grad.shape, grad.dtype)
     a = compute_dtype(grad.dtype).type(alpha_constants(p)[0])
-    return _scaled_select(np.broadcast_to(keep_r, grad.shape), grad, a)
+    return scaled_select(np.broadcast_to(keep_r, grad.shape), grad, a)
 
 
 def alpha_dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False, window=None):

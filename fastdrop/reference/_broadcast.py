@@ -10,8 +10,8 @@ import operator
 import numpy as np
 
 from fastdrop.reference._contract import (
-    DATA_FORMATS, STREAM_DROPOUT, _as_shape, _check_mode, _check_p, _copy, _packed,
-    _scaled_select, _select, _size, _unpack, compute_dtype, keep_mask, scale_for,
+    DATA_FORMATS, STREAM_DROPOUT, as_shape, c_copy, check_mode, check_p, compute_dtype, keep_mask,
+    pack, scale_for, scaled_select, select, size, unpack,
 )
 from fastdrop.reference._dropout import dropout
 
@@ -45,7 +45,7 @@ def _norm_axes(axes, ndim):
 
 def reduced_shape(shape, broadcast_axes):
     """The shape of a broadcast mask: `shape` with the broadcast axes set to 1."""
-    shape = _as_shape(shape)
+    shape = as_shape(shape)
     axes = _norm_axes(broadcast_axes, len(shape))
     return tuple(1 if d in axes else s for d, s in enumerate(shape))
 
@@ -61,17 +61,17 @@ def broadcast_dropout(x, p=0.5, *, broadcast_axes, seed, offset=0, training=True
     """
     x = np.asarray(x)
     compute_dtype(x.dtype)
-    p = _check_p(p)
-    _check_mode(mode)
+    p = check_p(p)
+    check_mode(mode)
     rshape = reduced_shape(x.shape, broadcast_axes)
-    nr = _size(rshape)
+    nr = size(rshape)
     if not training:
         y = dropout(x, p, seed=0, training=False, mode=mode)
-        return (y, _packed(np.ones(nr, dtype=bool))) if return_mask else y
+        return (y, pack(np.ones(nr, dtype=bool))) if return_mask else y
     keep_r = keep_mask(rshape, p, seed, offset=offset, stream=STREAM_DROPOUT)
     keep = np.broadcast_to(keep_r, x.shape)
-    y = _scaled_select(keep, x, scale_for(p, x.dtype)) if mode == "inverted" else _select(keep, x)
-    return (y, _packed(keep_r)) if return_mask else y
+    y = scaled_select(keep, x, scale_for(p, x.dtype)) if mode == "inverted" else select(keep, x)
+    return (y, pack(keep_r)) if return_mask else y
 
 
 def broadcast_dropout_backward(grad, p, *, broadcast_axes, mask=None, seed=None, offset=0,
@@ -79,19 +79,19 @@ def broadcast_dropout_backward(grad, p, *, broadcast_axes, mask=None, seed=None,
     """Gradient of :func:`broadcast_dropout` from the packed reduced mask or (seed, offset)."""
     grad = np.asarray(grad)
     compute_dtype(grad.dtype)
-    p = _check_p(p)
-    _check_mode(mode)
+    p = check_p(p)
+    check_mode(mode)
     rshape = reduced_shape(grad.shape, broadcast_axes)
     if mask is not None:
-        keep_r = _unpack(mask, _size(rshape), rshape)
+        keep_r = unpack(mask, size(rshape), rshape)
     else:
         if seed is None:
             raise ValueError("either mask or seed must be given")
         keep_r = keep_mask(rshape, p, seed, offset=offset, stream=STREAM_DROPOUT)
     keep = np.broadcast_to(keep_r, grad.shape)
     if mode == "inverted":
-        return _scaled_select(keep, grad, scale_for(p, grad.dtype))
-    return _select(keep, grad)
+        return scaled_select(keep, grad, scale_for(p, grad.dtype))
+    return select(keep, grad)
 
 
 def spatial_axes(ndim, data_format="channels_first"):
@@ -159,8 +159,8 @@ def drop_path(x, p, *, scale_by_keep=True, mode="row", seed, offset=0, training=
     x = np.asarray(x)
     axes = _drop_path_axes(x.ndim, mode)
     if not training:
-        y = _copy(x)
-        return (y, _packed(np.ones(_size(reduced_shape(x.shape, axes)), bool))) if return_mask else y
+        y = c_copy(x)
+        return (y, pack(np.ones(size(reduced_shape(x.shape, axes)), bool))) if return_mask else y
     return broadcast_dropout(x, p, broadcast_axes=axes, seed=seed, offset=offset,
                              mode="inverted" if scale_by_keep else "naive",
                              return_mask=return_mask)
@@ -174,11 +174,11 @@ def drop_path_backward(grad, p, *, scale_by_keep=True, mode="row", mask=None, se
                                       mode="inverted" if scale_by_keep else "naive")
 
 
-def _reduce_window(window, axes):
+def reduce_window(window, axes):
     """The window of a block's reduced (broadcast) mask: the global reduced shape and the
     origin have extent 1 and origin 0 on the broadcast `axes`."""
     if window is None:
         return None
-    gshape, origin = (_as_shape(w) for w in window)
+    gshape, origin = (as_shape(w) for w in window)
     return (tuple(1 if d in axes else g for d, g in enumerate(gshape)),
             tuple(0 if d in axes else o for d, o in enumerate(origin)))

@@ -4,7 +4,10 @@ output values (select semantics, one rounding in the compute dtype, packed masks
 words and keep masks of a window: a block of a larger virtual array.
 
 Part of :mod:`fastdrop.reference`, written independently of the production code (which must
-agree with it bit for bit).
+agree with it bit for bit). The helpers outside ``__all__`` (check_*,
+size, as_shape, the select / scaled_select / pack / unpack / c_copy output rules,
+keep_maybe_window) serve the sibling modules of the reference; the package does not export
+them.
 """
 
 from __future__ import annotations
@@ -128,14 +131,14 @@ def philox4x32_10(counter, key):
 # --------------------------------------------------------------------------
 # Random words and keep decisions
 # --------------------------------------------------------------------------
-def _check_seed(seed):
+def check_seed(seed):
     seed = operator.index(seed)
     if not 0 <= seed < _TWO64:
         raise ValueError(f"seed must be in [0, 2**64), got {seed}")
     return seed
 
 
-def _check_offset(offset, n):
+def check_offset(offset, n):
     offset = operator.index(offset)
     if offset < 0:
         raise ValueError(f"offset must be >= 0, got {offset}")
@@ -144,18 +147,18 @@ def _check_offset(offset, n):
     return offset
 
 
-def _check_p(p):
+def check_p(p):
     p = float(p)
     if not 0.0 <= p <= 1.0:  # also rejects NaN
         raise ValueError(f"p must be in [0, 1], got {p}")
     return p
 
 
-def _size(shape):
+def size(shape):
     return math.prod(shape)
 
 
-def _as_shape(shape):
+def as_shape(shape):
     if isinstance(shape, (int, np.integer)):
         return (operator.index(shape),)
     return tuple(operator.index(s) for s in shape)
@@ -192,8 +195,8 @@ def random_words(n, seed, offset=0, stream=0):
     n = operator.index(n)
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    seed = _check_seed(seed)
-    offset = _check_offset(offset, n)
+    seed = check_seed(seed)
+    offset = check_offset(offset, n)
     stream = operator.index(stream)
     if not 0 <= stream < _TWO32:
         raise ValueError(f"stream must be in [0, 2**32), got {stream}")
@@ -239,7 +242,7 @@ def threshold(p):
     ``p * 2**32`` is exact in float64 (scaling by a power of two), so the
     floor is exact too.
     """
-    p = _check_p(p)
+    p = check_p(p)
     return int(math.floor(p * float(_TWO32)))
 
 
@@ -265,11 +268,11 @@ def keep_mask(shape, p, seed, offset=0, stream=0):
         ``True`` where the element is kept (``word >= threshold(p)``). For
         ``p == 1`` all ``False`` and no words are drawn.
     """
-    shape = _as_shape(shape)
-    p = _check_p(p)
-    n = _size(shape)
-    _check_seed(seed)
-    _check_offset(offset, n)
+    shape = as_shape(shape)
+    p = check_p(p)
+    n = size(shape)
+    check_seed(seed)
+    check_offset(offset, n)
     if p == 1.0:
         return np.zeros(shape, dtype=bool)
     t = threshold(p)
@@ -321,55 +324,55 @@ def scale_for(p, dtype):
         ``compute_dtype(dtype)``. For ``p == 1`` this is ``inf`` (it is never
         applied: every element is dropped).
     """
-    p = _check_p(p)
+    p = check_p(p)
     cdt = compute_dtype(dtype)
     with np.errstate(divide="ignore"):
         s = np.float64(1.0) / (np.float64(1.0) - np.float64(p))
     return cdt.type(s)
 
 
-def _naive_factor(p, dtype):
+def naive_factor(p, dtype):
     """``1 - p`` computed in float64, rounded once to the compute dtype."""
     return compute_dtype(dtype).type(np.float64(1.0) - np.float64(p))
 
 
-def _c_order(a):
+def c_order(a):
     """Return `a` as a C-contiguous array (0-d arrays stay 0-d)."""
     return a if a.flags.c_contiguous else a.copy(order="C")
 
 
-def _scaled_select(keep, x, factor):
+def scaled_select(keep, x, factor):
     """``where(keep, x_c * factor, +0.0)`` in the compute dtype, cast to x.dtype."""
     cdt = compute_dtype(x.dtype)
     x_c = x.astype(cdt)
     with np.errstate(over="ignore", invalid="ignore"):
         prod = x_c * factor  # one rounding in the compute dtype
     y = np.where(keep, prod, cdt.type(0.0))
-    return _c_order(y.astype(x.dtype))  # float16: one more rounding
+    return c_order(y.astype(x.dtype))  # float16: one more rounding
 
 
-def _select(keep, x):
+def select(keep, x):
     """``where(keep, x, +0.0)`` in x.dtype."""
-    return _c_order(np.where(keep, x, x.dtype.type(0.0)))
+    return c_order(np.where(keep, x, x.dtype.type(0.0)))
 
 
-def _check_mode(mode):
+def check_mode(mode):
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
 
 
-def _packed(keep):
+def pack(keep):
     return np.packbits(keep.ravel(), bitorder="little")
 
 
-def _unpack(mask, n, shape):
+def unpack(mask, n, shape):
     mask = np.asarray(mask, dtype=np.uint8).ravel()
     if mask.size != (n + 7) // 8:
         raise ValueError(f"mask must have {(n + 7) // 8} bytes, got {mask.size}")
     return np.unpackbits(mask, count=n, bitorder="little").astype(bool).reshape(shape)
 
 
-def _copy(x):
+def c_copy(x):
     return np.array(x, order="C", copy=True)
 
 
@@ -380,7 +383,7 @@ def window_indices(shape, global_shape, origin):
     """Global C-order flat indices (uint64, shape `shape`) of the block of `shape` at `origin`
     of a virtual array of `global_shape`: ``ravel(origin + j, global_shape)`` for each local
     multi-index ``j``."""
-    shape, gshape, origin = _as_shape(shape), _as_shape(global_shape), _as_shape(origin)
+    shape, gshape, origin = as_shape(shape), as_shape(global_shape), as_shape(origin)
     if not len(shape) == len(gshape) == len(origin):
         raise ValueError("shape, global_shape and origin need one entry per dimension")
     if any(o < 0 or o + n > g for o, n, g in zip(origin, shape, gshape)):
@@ -399,7 +402,7 @@ def random_words_at(g, seed, stream=0):
     ``g mod 4`` of the Philox block with counter ``((g div 4) mod 2**32, (g div 4) >> 32,
     stream, 0)``."""
     g = np.asarray(g, dtype=np.uint64)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     blocks = g >> np.uint64(2)
     counter = np.empty(g.shape + (4,), dtype=np.uint32)
     counter[..., 0] = blocks & _MASK32
@@ -415,10 +418,10 @@ def keep_mask_window(shape, p, seed, offset=0, *, global_shape, origin, stream=0
     """The keep mask of the block of `shape` at `origin` of a virtual array of
     `global_shape`: element j uses global index ``offset + ravel(origin + j, global_shape)``.
     Equal to ``keep_mask(global_shape, p, seed, offset)[block]``."""
-    shape = _as_shape(shape)
-    p = _check_p(p)
-    gsize = _size(_as_shape(global_shape))
-    _check_offset(offset, gsize)
+    shape = as_shape(shape)
+    p = check_p(p)
+    gsize = size(as_shape(global_shape))
+    check_offset(offset, gsize)
     g = window_indices(shape, global_shape, origin)
     if p == 1.0:
         return np.zeros(shape, dtype=bool)
@@ -426,7 +429,7 @@ def keep_mask_window(shape, p, seed, offset=0, *, global_shape, origin, stream=0
     return words >= np.uint32(threshold(p))
 
 
-def _keep_maybe_window(shape, p, seed, offset, window):
+def keep_maybe_window(shape, p, seed, offset, window):
     if window is None:
         return keep_mask(shape, p, seed, offset=offset, stream=STREAM_DROPOUT)
     gshape, origin = window

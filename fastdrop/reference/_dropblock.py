@@ -8,8 +8,8 @@ import operator
 import numpy as np
 
 from fastdrop.reference._contract import (
-    DATA_FORMATS, STREAM_DROPBLOCK, _as_shape, _check_p, _copy, _packed, _scaled_select, _size,
-    _unpack, compute_dtype, keep_mask,
+    DATA_FORMATS, STREAM_DROPBLOCK, as_shape, c_copy, check_p, compute_dtype, keep_mask, pack,
+    scaled_select, size, unpack,
 )
 
 __all__ = [
@@ -24,7 +24,7 @@ __all__ = [
 def dropblock_geometry(shape, block_size, data_format="channels_first", valid_only=False):
     """``(N, C, S, K, G)`` of a DropBlock input: spatial sizes S, block K clipped to S,
     seed grid G (``S - K + 1`` with `valid_only`, else S)."""
-    shape = _as_shape(shape)
+    shape = as_shape(shape)
     if len(shape) not in (4, 5):
         raise ValueError("DropBlock takes 4-D or 5-D input")
     if data_format == "channels_first":
@@ -60,13 +60,13 @@ def dropblock_keep(shape, p, block_size, *, seed, offset=0, data_format="channel
     ``b = -(k // 2)`` otherwise (timm's convention; for even k the block reaches one further
     up/left than down/right). ``p == 1`` drops everything (no words drawn).
     """
-    shape = _as_shape(shape)
-    p = _check_p(p)
+    shape = as_shape(shape)
+    p = check_p(p)
     N, C, S, K, G = dropblock_geometry(shape, block_size, data_format, valid_only)
     if p == 1.0:
         return np.zeros(shape, dtype=bool)
     Cs = 1 if share_channels else C
-    if _size(shape) == 0:
+    if size(shape) == 0:
         return np.ones(shape, dtype=bool)
     gamma = min(dropblock_gamma(p, S, K), 1.0)
     dropped = ~keep_mask((N, Cs) + G, gamma, seed, offset=offset, stream=STREAM_DROPBLOCK)
@@ -111,15 +111,15 @@ def dropblock(x, p, block_size, *, seed, offset=0, data_format="channels_first",
     """
     x = np.asarray(x)
     compute_dtype(x.dtype)
-    p = _check_p(p)
+    p = check_p(p)
     if not training:
-        y = _copy(x)
-        return (y, _packed(np.ones(x.size, bool))) if return_mask else y
+        y = c_copy(x)
+        return (y, pack(np.ones(x.size, bool))) if return_mask else y
     keep = dropblock_keep(x.shape, p, block_size, seed=seed, offset=offset,
                           data_format=data_format, valid_only=valid_only,
                           share_channels=share_channels)
-    y = _scaled_select(keep, x, _dropblock_scale(keep, p, scale, x.dtype))
-    return (y, _packed(keep)) if return_mask else y
+    y = scaled_select(keep, x, _dropblock_scale(keep, p, scale, x.dtype))
+    return (y, pack(keep)) if return_mask else y
 
 
 def dropblock_backward(grad, p, block_size, *, mask=None, seed=None, offset=0,
@@ -128,13 +128,13 @@ def dropblock_backward(grad, p, block_size, *, mask=None, seed=None, offset=0,
     """Gradient of :func:`dropblock`: the forward's scale, recomputed from the mask."""
     grad = np.asarray(grad)
     compute_dtype(grad.dtype)
-    p = _check_p(p)
+    p = check_p(p)
     if mask is not None:
-        keep = _unpack(mask, grad.size, grad.shape)
+        keep = unpack(mask, grad.size, grad.shape)
     else:
         if seed is None:
             raise ValueError("either mask or seed must be given")
         keep = dropblock_keep(grad.shape, p, block_size, seed=seed, offset=offset,
                               data_format=data_format, valid_only=valid_only,
                               share_channels=share_channels)
-    return _scaled_select(keep, grad, _dropblock_scale(keep, p, scale, grad.dtype))
+    return scaled_select(keep, grad, _dropblock_scale(keep, p, scale, grad.dtype))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from fastdrop.reference._contract import (
-    _as_shape, _check_mode, _check_p, _keep_maybe_window, _naive_factor, _packed,
-    _scaled_select, _select, compute_dtype, scale_for,
+    as_shape, check_mode, check_p, compute_dtype, keep_maybe_window, naive_factor, pack, scale_for,
+    scaled_select, select,
 )
 
 __all__ = ["dropout", "dropout_mask", "dropout_backward"]
@@ -57,26 +57,26 @@ def dropout(x, p=0.5, *, seed, offset=0, training=True, mode="inverted", return_
     """
     x = np.asarray(x)
     compute_dtype(x.dtype)  # dtype check
-    p = _check_p(p)
-    _check_mode(mode)
+    p = check_p(p)
+    check_mode(mode)
     n = x.size
 
     if not training:
         if mode == "inverted":
             y = np.array(x, order="C", copy=True)
         else:
-            y = _scaled_select(np.ones(x.shape, dtype=bool), x, _naive_factor(p, x.dtype))
+            y = scaled_select(np.ones(x.shape, dtype=bool), x, naive_factor(p, x.dtype))
         if return_mask:
-            return y, _packed(np.ones(n, dtype=bool))
+            return y, pack(np.ones(n, dtype=bool))
         return y
 
-    keep = _keep_maybe_window(x.shape, p, seed, offset, window)
+    keep = keep_maybe_window(x.shape, p, seed, offset, window)
     if mode == "inverted":
-        y = _scaled_select(keep, x, scale_for(p, x.dtype))
+        y = scaled_select(keep, x, scale_for(p, x.dtype))
     else:
-        y = _select(keep, x)
+        y = select(keep, x)
     if return_mask:
-        return y, _packed(keep)
+        return y, pack(keep)
     return y
 
 
@@ -102,8 +102,8 @@ def dropout_mask(shape, p, *, seed, offset=0, packed=True, window=None):
         ``np.packbits(keep.ravel(), bitorder="little")`` (uint8, ``ceil(n/8)``
         bytes) if `packed`, else the bool keep array of shape `shape`.
     """
-    keep = _keep_maybe_window(_as_shape(shape), p, seed, offset, window)
-    return _packed(keep) if packed else keep
+    keep = keep_maybe_window(as_shape(shape), p, seed, offset, window)
+    return pack(keep) if packed else keep
 
 
 def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted", window=None):
@@ -135,8 +135,8 @@ def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"
     """
     grad = np.asarray(grad)
     compute_dtype(grad.dtype)
-    p = _check_p(p)
-    _check_mode(mode)
+    p = check_p(p)
+    check_mode(mode)
     n = grad.size
 
     if mask is not None:
@@ -147,8 +147,8 @@ def dropout_backward(grad, p, *, mask=None, seed=None, offset=0, mode="inverted"
     else:
         if seed is None:
             raise ValueError("either mask or seed must be given")
-        keep = _keep_maybe_window(grad.shape, p, seed, offset, window)
+        keep = keep_maybe_window(grad.shape, p, seed, offset, window)
 
     if mode == "inverted":
-        return _scaled_select(keep, grad, scale_for(p, grad.dtype))
-    return _select(keep, grad)
+        return scaled_select(keep, grad, scale_for(p, grad.dtype))
+    return select(keep, grad)

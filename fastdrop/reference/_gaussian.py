@@ -9,8 +9,8 @@ import operator
 import numpy as np
 
 from fastdrop.reference._contract import (
-    STREAM_GAUSSIAN, _as_shape, _c_order, _check_offset, _check_p, _check_seed, _copy, _size,
-    compute_dtype, random_words, random_words_at, window_indices,
+    STREAM_GAUSSIAN, as_shape, c_copy, c_order, check_offset, check_p, check_seed, compute_dtype,
+    random_words, random_words_at, size, window_indices,
 )
 
 __all__ = [
@@ -135,8 +135,8 @@ def standard_normals(n, seed, offset=0):
     exact (float64) Box-Muller values of the same words.
     """
     n = operator.index(n)
-    seed = _check_seed(seed)
-    offset = _check_offset(offset, n)
+    seed = check_seed(seed)
+    offset = check_offset(offset, n)
     if n == 0:
         return np.empty(0, _F32)
     start = offset - offset % 32
@@ -148,7 +148,7 @@ def standard_normals(n, seed, offset=0):
 
 def gaussian_sigma(p):
     """``sqrt(p / (1 - p))`` in float64 for ``0 <= p < 1`` (the noise standard deviation)."""
-    p = _check_p(p)
+    p = check_p(p)
     if p == 1.0:
         raise ValueError("Gaussian dropout needs p < 1")
     return math.sqrt(p / (1.0 - p))
@@ -165,7 +165,7 @@ def _gaussian_mul(x, p, seed, offset, window=None):
     sigma = cdt.type(gaussian_sigma(p))  # rounded once to the compute dtype
     m = cdt.type(1) + sigma * z  # two roundings in the compute dtype, no FMA
     with np.errstate(over="ignore", invalid="ignore"):
-        return _c_order((x.astype(cdt) * m).astype(x.dtype))
+        return c_order((x.astype(cdt) * m).astype(x.dtype))
 
 
 def gaussian_dropout(x, p=0.5, *, seed, offset=0, training=True, window=None):
@@ -180,9 +180,9 @@ def gaussian_dropout(x, p=0.5, *, seed, offset=0, training=True, window=None):
     """
     x = np.asarray(x)
     compute_dtype(x.dtype)
-    p = _check_p(p)
+    p = check_p(p)
     if not training or p == 0.0:
-        return _copy(x)
+        return c_copy(x)
     return _gaussian_mul(x, p, seed, offset, window)
 
 
@@ -190,9 +190,9 @@ def gaussian_dropout_backward(grad, p, *, seed, offset=0, window=None):
     """``grad_c * m_c`` with the forward's noise regenerated from (seed, offset)."""
     grad = np.asarray(grad)
     compute_dtype(grad.dtype)
-    p = _check_p(p)
+    p = check_p(p)
     if p == 0.0:
-        return _copy(grad)
+        return c_copy(grad)
     return _gaussian_mul(grad, p, seed, offset, window)
 
 
@@ -201,8 +201,8 @@ def standard_normals_window(shape, seed, offset=0, *, global_shape, origin):
     of `global_shape` (element j: global index ``offset + ravel(origin + j, global_shape)``);
     equal to ``standard_normals(prod(global_shape), seed, offset).reshape(global_shape)[block]``.
     (Draws the whole 32-element pair groups the block touches, however far apart.)"""
-    shape = _as_shape(shape)
-    _check_offset(offset, _size(_as_shape(global_shape)))
+    shape = as_shape(shape)
+    check_offset(offset, size(as_shape(global_shape)))
     g = window_indices(shape, global_shape, origin) + np.uint64(offset)
     if g.size == 0:
         return np.empty(shape, np.float32)
