@@ -226,3 +226,21 @@ def test_reference_mirrors_the_production_modules(family):
         assert getattr(fd, name) is getattr(prod, name)
         if hasattr(ref, name):  # every drawing function has its twin in the same file
             assert name in twin.__all__, f"reference.{name} is not in reference/{family}.py"
+
+
+# --- fastdrop/_core.pyi: the extension's calls are made with keywords, so names matter -------
+def test_core_stub_matches_the_extension():
+    import inspect
+
+    from fastdrop import _core
+
+    tree = ast.parse((ROOT / "_core.pyi").read_text())
+    stub_funcs = {n.name: [a.arg for a in n.args.args] for n in tree.body
+                  if isinstance(n, ast.FunctionDef)}
+    stub_consts = {n.target.id for n in tree.body if isinstance(n, ast.AnnAssign)}
+    public = {n for n in dir(_core) if not n.startswith("_")}
+    funcs = {n for n in public if callable(getattr(_core, n))}
+    assert set(stub_funcs) == funcs
+    assert stub_consts == public - funcs - {"np"}
+    for name, params in stub_funcs.items():
+        assert list(inspect.signature(getattr(_core, name)).parameters) == params, name

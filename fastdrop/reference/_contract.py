@@ -4,10 +4,9 @@ output values (select semantics, one rounding in the compute dtype, packed masks
 words and keep masks of a window: a block of a larger virtual array.
 
 Part of :mod:`fastdrop.reference`, written independently of the production code (which must
-agree with it bit for bit). The helpers outside ``__all__`` (check_*,
-size, as_shape, the select / scaled_select / pack / unpack / c_copy output rules,
-keep_maybe_window) serve the sibling modules of the reference; the package does not export
-them.
+agree with it bit for bit). The helpers outside ``__all__`` (check_*, size, as_shape, the
+output rules select / scaled_select / pack / unpack / c_copy, keep_maybe_window) serve the
+reference's other modules; the package does not export them.
 """
 
 from __future__ import annotations
