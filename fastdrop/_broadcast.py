@@ -1,6 +1,6 @@
 """Broadcast masks: one keep decision per group of elements along some axes, the reduced mask
 (the input's shape with those axes set to 1) drawn with the core contract over its own C-order
-index (stream 0) and broadcast. :func:`forward` and :func:`backward` serve
+index (STREAM_DROPOUT) and broadcast. :func:`forward` and :func:`backward` serve
 ``fastdrop.dropout(broadcast_axes= / noise_shape=)`` (fastdrop._dropout) and
 ``feature_alpha_dropout`` (fastdrop._alpha); the public functions here are nothing but a choice
 of axes: spatial, locked and embedding dropout and stochastic depth (drop_path).
