@@ -12,6 +12,9 @@ cdef extern from "fastdrop.h" nogil:
         FD_ISA_AVX2
         FD_ISA_AVX512
 
+    enum:  # #define FD_STREAM_DROPOUT: the Philox stream of every Bernoulli keep mask
+        FD_STREAM_DROPOUT
+
     ctypedef struct fd_view:
         char *data
         int ndim
@@ -46,6 +49,10 @@ cdef extern from "parallel.h" nogil:
 
 # Structured dropout (csrc/structured.h).
 cdef extern from "structured.h" nogil:
+    enum:  # #defines: the Philox streams of the structured operations
+        FD_STREAM_DROPBLOCK
+        FD_STREAM_GAUSSIAN
+
     ctypedef enum fd_op:
         FD_OP_SCALE
         FD_OP_AFFINE

@@ -171,6 +171,60 @@ def packed_mask(mask, n, name="mask", out=None):
     return np.ascontiguousarray(mask)
 
 
+def forward_args(x, p, training, return_mask, out):
+    """The arguments most forwards share, checked in this order: (x, p, training, return_mask,
+    out)."""
+    x = float_array(x)
+    p = probability(p)
+    training = boolean(training, "training")
+    return_mask = boolean(return_mask, "return_mask")
+    out = out_array(out, x)
+    return x, p, training, return_mask, out
+
+
+# --- windows: a block of a larger virtual array -------------------------------------------
+def window(win, block, off):
+    """``window=(global_shape, origin)`` for a block of shape `block`: returns the triple
+    (block, global_shape, origin) of tuples and checks ``off + prod(global_shape) <= 2**64``."""
+    if not isinstance(win, (tuple, list)) or len(win) != 2:
+        raise TypeError("window must be a pair (global_shape, origin)")
+    gshape = shape(win[0], "window global_shape")
+    origin = shape(win[1], "window origin")
+    if len(gshape) != len(block) or len(origin) != len(block):
+        raise ValueError(
+            f"window: global_shape {gshape} and origin {origin} need one entry per dimension "
+            f"of the block {tuple(block)}"
+        )
+    for d, (o, n, g) in enumerate(zip(origin, block, gshape)):
+        if o + n > g:
+            raise ValueError(
+                f"window: the block {tuple(block)} at origin {origin} does not fit in "
+                f"global_shape {gshape} (axis {d}: {o} + {n} > {g})"
+            )
+    if len(block) > 64:
+        raise ValueError("window: at most 64 dimensions")
+    offset(off, math.prod(gshape))
+    return tuple(block), gshape, origin
+
+
+def window_seed(seed, rng):
+    """A forward with window= needs an explicit seed (a generator would hand each block its
+    own offset)."""
+    if seed is None or rng is not None:
+        raise ValueError("window= needs an explicit seed= (and offset=): every block of the "
+                         "global array must use the same (seed, offset)")
+
+
+def forward_window(win, block, seed, off, rng, training):
+    """window= of a forward over a block of shape `block`: None, or validated as by
+    :func:`window` after checking that a training forward has an explicit seed."""
+    if win is None:
+        return None
+    if training:
+        window_seed(seed, rng)
+    return window(win, block, off)
+
+
 # --- structured dropout -------------------------------------------------------------------
 DATA_FORMATS = ("channels_first", "channels_last")
 
