@@ -38,6 +38,7 @@ import numpy as np
 
 import fastdrop as fd
 from fastdrop import reference as R
+from fastdrop.reference import _contract as RC
 from conftest import DTYPES, LAYOUTS, WRITEABLE_LAYOUTS, layout, values
 
 TWO32 = 1 << 32
@@ -236,7 +237,7 @@ def ref_dropblock_scaled(keep, x, p, scale, ntotal, kept):
         s = float(ntotal) / float(kept) if kept else 0.0
     else:
         s = 1.0 / (1.0 - p) if p < 1.0 else 0.0
-    return R._scaled_select(keep, x, R.compute_dtype(x.dtype).type(s))
+    return RC.scaled_select(keep, x, R.compute_dtype(x.dtype).type(s))
 
 
 def window_span(shape, window):
@@ -273,7 +274,7 @@ def ref_gaussian(x, p, seed, offset, window, training=True):
         return R.gaussian_dropout(x, p, seed=seed, offset=offset, training=training,
                                   window=window)
     gshape, origin = (tuple(int(v) for v in w) for w in window)
-    R._check_offset(offset, prod(gshape))
+    RC.check_offset(offset, prod(gshape))
     g = R.window_indices(x.shape, gshape, origin) + np.uint64(offset)
     cdt = R.compute_dtype(x.dtype)
     z = normals_at(g, seed).astype(cdt)
@@ -696,7 +697,7 @@ def gen_case(case_seed, force=None):
     bform = None
     kind = "inverted"    # how kept values are scaled: inverted / naive / alpha / ...
     if name in ("dropout", "dropout_backward"):
-        mode = pick(rng, R._MODES)
+        mode = pick(rng, RC._MODES)
         if mode != "inverted" or chance(rng, 0.3):
             opts["mode"] = mode
         kind = mode
