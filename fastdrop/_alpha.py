@@ -58,6 +58,9 @@ def alpha_dropout_backward(grad, p, *, mask=None, seed=None, offset=0, out=None,
     mask, seed, offset = P.mask_or_seed(mask, seed, offset, n, "alpha_dropout_backward", out)
     win = None if window is None else V.window(window, grad.shape, offset or 0)
     y = P.output(grad, out)
+    if p == 1.0:  # nothing is kept at p = 1, whatever a mask says
+        y[...] = 0
+        return y
     P.masked_scale(grad, y, n, scale=F.alpha_grad_scale(p), mask_in=mask, p=p, seed=seed,
                    offset=offset, win=win if mask is None else None)
     return y

@@ -85,6 +85,9 @@ def backward(grad, p, axes, mask, seed, offset, out, kind, what, window=None):
     win = None if window is None else _reduced_window(window, grad.shape, axes, rshape,
                                                       offset or 0)
     y = P.output(grad, out)
+    if kind == "alpha" and p == 1.0:  # nothing is kept at p = 1, whatever a mask says
+        y[...] = 0
+        return y
     if mask is None:
         mask = P.draw(nr, p, seed, offset, win=win)
     scale = F.alpha_grad_scale(p) if kind == "alpha" else F.mode_scale(p, kind)
@@ -193,10 +196,10 @@ def embedding_dropout_backward(grad, p, *, mask=None, seed=None, offset=0, out=N
 
 
 # --- stochastic depth ---------------------------------------------------------------------
-def _drop_path_axes(x, mode):
+def _drop_path_axes(x, mode, name="x"):
     if mode == "row":
         if x.ndim < 1:
-            raise ValueError("x is 0-d; drop_path(mode='row') needs a batch axis (axis 0)")
+            raise ValueError(f"{name} is 0-d; drop_path(mode='row') needs a batch axis (axis 0)")
         return tuple(range(1, x.ndim))
     return tuple(range(x.ndim))
 
@@ -229,7 +232,7 @@ def drop_path_backward(grad, p, *, scale_by_keep=True, mode="row", mask=None, se
     p = V.probability(p)
     scale_by_keep = V.boolean(scale_by_keep, "scale_by_keep")
     mode = V.choice(mode, ("row", "batch"), "mode")
-    axes = _drop_path_axes(grad, mode)
+    axes = _drop_path_axes(grad, mode, "grad")
     out = V.out_array(out, grad)
     return backward(grad, p, axes, mask, seed, offset, out,
                            "inverted" if scale_by_keep else "select", "drop_path_backward",

@@ -127,7 +127,20 @@ def masked_scale(x, y, n, *, scale=None, mask_in=None, mask_out=None, p=0.0, see
         if n:  # (an empty array may sit at offset 2**64, past the counter)
             _core.masked_scale(n=n, **kw)
     elif 0 not in win[0]:
-        _core.masked_scale_window(lshape=win[0], gshape=win[1], origin=win[2], **kw)
+        gshape, origin, kw["offset"] = _fit_window(win, kw["offset"])
+        _core.masked_scale_window(lshape=win[0], gshape=gshape, origin=origin, **kw)
+
+
+def _fit_window(win, offset):
+    """(global_shape, origin, offset) of a window in the kernels' 64-bit form. The contract
+    allows one axis of extent 2**64 (then offset is 0 and every other extent is 1): the same
+    global indices are the block's own axis at offset + origin."""
+    _, gshape, origin = win
+    if max(gshape, default=0) < 1 << 64:
+        return gshape, origin, offset
+    d = gshape.index(1 << 64)
+    return (gshape[:d] + (win[0][d],) + gshape[d + 1:], origin[:d] + (0,) + origin[d + 1:],
+            offset + origin[d])
 
 
 def draw(n, p, seed, offset, *, stream=STREAM_DROPOUT, win=None):
@@ -152,7 +165,8 @@ def _struct_apply(x, y, op, *, mask=None, rstrides=None, mask_out=None, p=None, 
     if win is None:
         _core.struct_apply(mask=mask, rstrides=rstrides, **kw)
     else:
-        _core.struct_apply_window(gshape=win[1], origin=win[2], **kw)
+        gshape, origin, kw["offset"] = _fit_window(win, offset)
+        _core.struct_apply_window(gshape=gshape, origin=origin, **kw)
 
 
 def scale_by_mask(x, y, mask, rstrides, scale):

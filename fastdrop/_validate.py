@@ -100,12 +100,12 @@ def boolean(b, name):
     return bool(b)
 
 
-def shape(s, name="shape"):
-    """A shape: an int or a sequence of non-negative ints."""
+def shape(s, name="shape", hi=MAX_INDEX):
+    """A shape: an int or a sequence of non-negative ints below `hi`."""
     if isinstance(s, (numbers.Integral, np.integer)) and not isinstance(s, (bool, np.bool_)):
         s = (s,)
     try:
-        dims = tuple(integer(d, f"{name} entries", 0, MAX_INDEX) for d in s)
+        dims = tuple(integer(d, f"{name} entries", 0, hi) for d in s)
     except TypeError as exc:
         if "entries" in str(exc):
             raise
@@ -188,7 +188,7 @@ def window(win, block, off):
     (block, global_shape, origin) of tuples and checks ``off + prod(global_shape) <= 2**64``."""
     if not isinstance(win, (tuple, list)) or len(win) != 2:
         raise TypeError("window must be a pair (global_shape, origin)")
-    gshape = shape(win[0], "window global_shape")
+    gshape = shape(win[0], "window global_shape", MAX_INDEX + 1)  # (2**64: offset 0, one axis)
     origin = shape(win[1], "window origin")
     if len(gshape) != len(block) or len(origin) != len(block):
         raise ValueError(

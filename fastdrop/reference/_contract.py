@@ -390,7 +390,8 @@ def window_indices(shape, global_shape, origin):
     g = np.zeros(shape, dtype=np.uint64)
     stride = 1
     for d in range(len(shape) - 1, -1, -1):
-        ax = np.arange(origin[d], origin[d] + shape[d], dtype=np.uint64) * np.uint64(stride)
+        # (a stride of 2**64 only multiplies index 0 of a leading extent-1 axis: take it mod 2**64)
+        ax = np.arange(origin[d], origin[d] + shape[d], dtype=np.uint64) * np.uint64(stride % _TWO64)
         g += ax.reshape((-1,) + (1,) * (len(shape) - 1 - d))
         stride *= gshape[d]
     return g
@@ -424,7 +425,7 @@ def keep_mask_window(shape, p, seed, offset=0, *, global_shape, origin, stream=0
     g = window_indices(shape, global_shape, origin)
     if p == 1.0:
         return np.zeros(shape, dtype=bool)
-    words = random_words_at(g + np.uint64(offset), seed, stream)
+    words = random_words_at(g + np.uint64(offset % _TWO64), seed, stream)  # (2**64: no elements)
     return words >= np.uint32(threshold(p))
 
 

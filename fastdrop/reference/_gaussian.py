@@ -203,7 +203,7 @@ def standard_normals_window(shape, seed, offset=0, *, global_shape, origin):
     (Draws the whole 32-element pair groups the block touches, however far apart.)"""
     shape = as_shape(shape)
     check_offset(offset, size(as_shape(global_shape)))
-    g = window_indices(shape, global_shape, origin) + np.uint64(offset)
+    g = window_indices(shape, global_shape, origin) + np.uint64(offset % (1 << 64))  # (2**64: empty)
     if g.size == 0:
         return np.empty(shape, np.float32)
     groups, which = np.unique(g >> np.uint64(5), return_inverse=True)
