@@ -189,7 +189,7 @@ def window(win, block, off):
     if not isinstance(win, (tuple, list)) or len(win) != 2:
         raise TypeError("window must be a pair (global_shape, origin)")
     gshape = shape(win[0], "window global_shape", MAX_INDEX + 1)  # (2**64: offset 0, one axis)
-    origin = shape(win[1], "window origin")
+    origin = shape(win[1], "window origin", MAX_INDEX + 1)
     if len(gshape) != len(block) or len(origin) != len(block):
         raise ValueError(
             f"window: global_shape {gshape} and origin {origin} need one entry per dimension "
