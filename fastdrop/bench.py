@@ -4,7 +4,8 @@ Dropout is memory-bound, so every fastdrop kernel is measured against the *roofl
 scaled copy ``y = x * s`` (``fastdrop._core.scaled_copy``) over the same arrays, with the same
 threads and the same per-thread split, timed in the same run. All kernels compared in one table
 cell are measured interleaved (round-robin repetitions, the starting kernel rotating, medians), so
-drift on a shared machine hits them alike; read the ratios, not the absolute figures.
+drift on a shared machine hits them alike; read the ratios, not the absolute figures. The NumPy
+idiom ``x * (rng.random(x.shape) >= p) / (1 - p)`` is timed alongside.
 
 Every fastdrop output is checked bitwise against :mod:`fastdrop.reference` for the seed it was
 timed with (the whole array up to 2^20 elements, above that windows at the start, the end, every
@@ -14,12 +15,13 @@ equal to that part of the whole), so a fast wrong kernel shows up as a failed ro
 Examples::
 
     python -m fastdrop.bench                     # default profile (~1-2 minutes)
-    python -m fastdrop.bench --full --markdown   # the README's "Performance" tables
+    python -m fastdrop.bench --full              # adds 2^27
     python -m fastdrop.bench --ops forward,backward_mask --sizes 2^20,2^24 --threads 1,2
-    python -m fastdrop.bench --quick --json out.json --plot out.png
+    python -m fastdrop.bench --quick --json out.json   # the results for other tools
 
-The optional comparisons (PyTorch ``F.dropout``, numba ``prange`` kernels) run when importable;
-``--no-baselines`` skips them. Nothing here is needed to use fastdrop.
+The comparisons with PyTorch, numba and timm, the README's tables and the plots are made by
+``python benchmarks/report.py`` in fastdrop's source tree (``benchmarks/`` is not installed), on
+top of this module. Nothing here is needed to use fastdrop.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ import numpy as np
 import fastdrop as fd
 from fastdrop import _config, _core, reference
 
-__all__ = ["main", "run", "render_text", "render_markdown", "numba_kernels", "numpy_idiom"]
+__all__ = ["main", "run", "render_text", "numpy_idiom"]
 
 OPS = ("forward", "forward_mask", "backward_mask", "backward_regen", "mask")
 OP_LABELS = {
@@ -73,7 +75,6 @@ DEFAULT_SIZES = (1 << 16, 1 << 20, 1 << 24)
 FULL_EXTRA_SIZES = (1 << 27,)
 QUICK_SIZES = (1 << 12, 1 << 17)
 NUMPY_MAX = 1 << 24         # the NumPy idiom is measured up to here (a 2^27 call takes seconds)
-BASELINE_MAX = 1 << 24      # PyTorch / numba up to here
 FULL_CHECK_MAX = 1 << 20    # whole-array reference check up to here, windows above
 CHECK_WINDOW = 1 << 15
 SEED = 0x0123456789ABCDEF   # both Philox key words non-zero
@@ -188,14 +189,6 @@ def _cpu_busy():
     return busy / os.sysconf("SC_CLK_TCK"), t.user + t.system
 
 
-def _optional(name):
-    """Import an optional module, or None (any import failure counts as 'not installed')."""
-    try:
-        return __import__(name)
-    except Exception:
-        return None
-
-
 def numpy_idiom(x, p, rng):
     """The NumPy idiom: ``x * (rng.random(x.shape, dtype=x.dtype) >= p) / (1 - p)``.
 
@@ -204,72 +197,6 @@ def numpy_idiom(x, p, rng):
     """
     dt = x.dtype if x.dtype != np.float16 else np.float32
     return x * (rng.random(x.shape, dtype=dt) >= p) / (1 - p)
-
-
-# ---------------------------------------------------------------------------------------------
-# numba comparison kernels (optional)
-# ---------------------------------------------------------------------------------------------
-_NUMBA = None
-
-
-def numba_kernels():
-    """Compile (once) and return ``{"philox": f, "own_rng": g}`` or None without numba.
-
-    ``philox(x, y, seed, threshold, scale)``: Philox4x32-10 with fastdrop's contract (offset 0,
-    stream 0) in a ``prange`` over blocks of 4 elements, so its output is bitwise the reference's.
-    ``own_rng(x, y, p, scale)``: the usual numba idiom, ``np.random.random()`` per element in a
-    ``prange`` (numba's own per-thread generator: not reproducible, not the contract).
-    Both take flat C-contiguous arrays; ``scale`` must already have the compute dtype.
-    """
-    global _NUMBA
-    if _NUMBA is not None:
-        return _NUMBA or None
-    numba = _optional("numba")
-    if numba is None:
-        _NUMBA = False
-        return None
-    from numba import njit, prange
-
-    M0, M1 = np.uint64(reference.PHILOX_M0), np.uint64(reference.PHILOX_M1)
-    W0, W1 = np.uint64(reference.PHILOX_W0), np.uint64(reference.PHILOX_W1)
-    MASK, S32, ZERO = np.uint64(0xFFFFFFFF), np.uint64(32), np.uint64(0)
-
-    @njit(parallel=True, nogil=True)
-    def philox(x, y, seed, threshold, scale):  # pragma: no cover - compiled
-        n = x.size
-        k0 = np.uint64(seed) & MASK
-        k1 = np.uint64(seed) >> S32
-        t = np.uint64(threshold)
-        zero = x.dtype.type(0)
-        for b in prange((n + 3) // 4):
-            bb = np.uint64(b)
-            c0, c1, c2, c3 = bb & MASK, bb >> S32, ZERO, ZERO
-            a0, a1 = k0, k1
-            for _ in range(10):
-                p0 = M0 * c0
-                p1 = M1 * c2
-                c0, c1, c2, c3 = (p1 >> S32) ^ c1 ^ a0, p1 & MASK, (p0 >> S32) ^ c3 ^ a1, p0 & MASK
-                a0 = (a0 + W0) & MASK
-                a1 = (a1 + W1) & MASK
-            i = 4 * b
-            if i + 3 < n:
-                y[i] = x[i] * scale if c0 >= t else zero
-                y[i + 1] = x[i + 1] * scale if c1 >= t else zero
-                y[i + 2] = x[i + 2] * scale if c2 >= t else zero
-                y[i + 3] = x[i + 3] * scale if c3 >= t else zero
-            else:
-                w = (c0, c1, c2, c3)
-                for j in range(n - i):
-                    y[i + j] = x[i + j] * scale if w[j] >= t else zero
-
-    @njit(parallel=True, nogil=True)
-    def own_rng(x, y, p, scale):  # pragma: no cover - compiled
-        zero = x.dtype.type(0)
-        for i in prange(x.size):
-            y[i] = x[i] * scale if np.random.random() >= p else zero
-
-    _NUMBA = {"philox": philox, "own_rng": own_rng, "module": numba}
-    return _NUMBA
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,7 +274,7 @@ def measure(kernels, repeat, min_time):
 # ---------------------------------------------------------------------------------------------
 
 
-def _windows(n, threads):
+def check_windows(n, threads):
     """[lo, hi) ranges (lo multiple of 8) that the check compares with the reference."""
     if n <= FULL_CHECK_MAX:
         return [(0, n)]
@@ -411,17 +338,16 @@ class Run:
 
     def __init__(self, opts):
         self.opts = opts
-        self.rows, self.baselines, self.overhead = [], [], []
+        self.rows, self.overhead = [], []
         self.progress_done, self.progress_total = 0, 0
-        self.t_start = time.perf_counter()
-        self.cpu_start = _cpu_busy()
+        self.watch = Watch()
         self.tty = sys.stderr.isatty()
 
     def progress(self, what):
         if self.opts.quiet:
             return
         self.progress_done += 1
-        el = time.perf_counter() - self.t_start
+        el = self.watch.elapsed()
         msg = f"[fastdrop.bench] {self.progress_done}/{self.progress_total} {what}  ({el:.0f} s)"
         if self.tty:
             sys.stderr.write("\r\033[K" + msg)
@@ -466,7 +392,7 @@ def group_main(run, isa, dtype, n, threads, ops):
     p, seed = o.p, SEED
     scale = float(reference.scale_for(p, dt))
     mask0 = fd.dropout_mask(n, p, seed=seed)
-    windows = _windows(n, threads)
+    windows = check_windows(n, threads)
 
     calls = {
         "forward": lambda: fd.dropout(x, p, seed=seed, out=y),
@@ -542,7 +468,7 @@ def group_transposed(run, isa, shape, threads):
     n = xc.size
     y = np.empty_like(xc)
     scale = float(reference.scale_for(p, np.float32))
-    windows = _windows(n, threads)
+    windows = check_windows(n, threads)
     checks = {}
     for t in threads:
         fd.set_num_threads(t)
@@ -571,80 +497,6 @@ def group_transposed(run, isa, shape, threads):
             run.rows.append(r)
 
 
-def _torch_setup(torch, t):
-    def setup():
-        if torch.get_num_threads() != t:
-            torch.set_num_threads(t)
-    return setup
-
-
-def group_baselines(run, isa, n, threads):
-    """float32 forward, every implementation allocating its output (as users call them)."""
-    o = run.opts
-    p, seed = o.p, SEED
-    x = np.random.default_rng(5).standard_normal(n, dtype=np.float32)
-    windows = _windows(n, threads)
-    scale32 = reference.scale_for(p, np.float32)
-    torch = run.torch
-    nk = run.numba
-    kernels, checks, labels = [], {}, {}
-
-    for t in threads:
-        fd.set_num_threads(t)
-        checks[("fastdrop", t)] = check_values(x, fd.dropout(x, p, seed=seed), p, seed, windows)
-        kernels.append(Kernel(("fastdrop", t), lambda: fd.dropout(x, p, seed=seed), _set_threads(t)))
-        labels["fastdrop"] = "fastdrop `dropout(x, p, seed=s)` (allocates y)"
-    nrng = np.random.default_rng(3)
-    kernels.append(Kernel(("numpy", 1), lambda: numpy_idiom(x, p, nrng), runtime="numpy"))
-    labels["numpy"] = "NumPy idiom (1 thread)"
-    if torch is not None:
-        xt = torch.from_numpy(x)
-        F = torch.nn.functional
-        for t in threads:
-            kernels.append(Kernel(("torch", t), lambda: F.dropout(xt, p, training=True),
-                                  _torch_setup(torch, t), runtime="torch"))
-        labels["torch"] = f"PyTorch {torch.__version__.split('+')[0]} `F.dropout` (own RNG)"
-    if nk is not None:
-        numba = nk["module"]
-        thr = int(np.uint64(reference.threshold(p)))
-
-        def nb_philox():
-            y = np.empty_like(x)
-            nk["philox"](x, y, seed, thr, scale32)
-            return y
-
-        def nb_own():
-            y = np.empty_like(x)
-            nk["own_rng"](x, y, p, scale32)
-            return y
-
-        maxt = numba.config.NUMBA_NUM_THREADS
-        for t in threads:
-            tt = min(t, maxt)
-            numba.set_num_threads(tt)
-            checks[("numba_philox", t)] = check_values(x, nb_philox(), p, seed, windows)
-            setup = (lambda tt=tt: numba.set_num_threads(tt))
-            kernels.append(Kernel(("numba_philox", t), nb_philox, setup, runtime="numba"))
-            kernels.append(Kernel(("numba_own_rng", t), nb_own, setup, runtime="numba"))
-        labels["numba_philox"] = f"numba {numba.__version__} prange, Philox4x32-10 (fastdrop's contract)"
-        labels["numba_own_rng"] = f"numba {numba.__version__} prange, `np.random.random()` (own RNG)"
-    measure(kernels, o.repeat, o.min_time)
-    med = {k.key: k.median() for k in kernels}
-    kern = {k.key: k for k in kernels}
-    for (impl, t), sec in med.items():
-        ref_t = t if impl != "numpy" else 1
-        fds = med[("fastdrop", ref_t)] if ("fastdrop", ref_t) in med else med[("fastdrop", threads[0])]
-        chk = checks.get((impl, t))
-        run.baselines.append({
-            "impl": impl, "label": labels[impl], "op": "forward", "dtype": "float32", "size": n,
-            "threads": t, "seconds": sec, "gelem_s": n / sec / 1e9,
-            "gelem_s_per_core": n / sec / 1e9 / (1 if impl == "numpy" else t),
-            "fastdrop_speedup": sec / fds,
-            "check": "n/a" if chk is None else ("bitwise-equal" if chk else "FAILED"),
-            **kern[(impl, t)].stats(),
-        })
-
-
 def group_overhead(run, n=4096):
     """Per-call cost of a small float32 dropout, Python API included."""
     o = run.opts
@@ -669,15 +521,8 @@ def group_overhead(run, n=4096):
         ("roofline", "`_core.scaled_copy(x, y, s, n)` (no Python API)", lambda: _core.scaled_copy(x, y, scale, t), "n/a"),
         ("numpy", "NumPy idiom", lambda: numpy_idiom(x, p, nrng), "n/a"),
     ]
-    if run.torch is not None:
-        torch = run.torch
-        xt = torch.from_numpy(x)
-        F = torch.nn.functional
-        ks.append(("torch", f"PyTorch {torch.__version__.split('+')[0]} `F.dropout`",
-                   lambda: F.dropout(xt, p, training=True), "n/a"))
-    kernels = [Kernel(k, fn, _set_threads(t) if k.startswith("fastdrop") else
-                      (_torch_setup(run.torch, 1) if k == "torch" else None),
-                      runtime=("torch" if k == "torch" else "numpy" if k == "numpy" else "fastdrop"))
+    kernels = [Kernel(k, fn, _set_threads(t) if k.startswith("fastdrop") else None,
+                      runtime="numpy" if k == "numpy" else "fastdrop")
                for k, _, fn, _ in ks]
     measure(kernels, o.repeat, o.min_time * 5)
     med = {k.key: k.median() for k in kernels}
@@ -695,49 +540,6 @@ def group_overhead(run, n=4096):
 # ---------------------------------------------------------------------------------------------
 # structured dropout (issue 4)
 # ---------------------------------------------------------------------------------------------
-_TIMM = None
-
-
-def timm_drop_block():
-    """timm's ``drop_block_2d`` (the function behind ``DropBlock2d``) or None.
-
-    ``import timm`` pulls in torchvision (not needed for DropBlock); when that import fails the
-    module ``timm/layers/drop.py`` is loaded from its file, which needs only torch.
-    """
-    global _TIMM
-    if _TIMM is not None:
-        return _TIMM or None
-    _TIMM = False
-    if _optional("torch") is None:
-        return None
-    fn = version = None
-    try:
-        from timm.layers.drop import drop_block_2d as fn
-        import timm
-        version = timm.__version__
-    except Exception:
-        try:
-            import importlib.util
-            spec = importlib.util.find_spec("timm")
-            if spec is None or not spec.submodule_search_locations:
-                return None
-            root = list(spec.submodule_search_locations)[0]
-            path = os.path.join(root, "layers", "drop.py")
-            mspec = importlib.util.spec_from_file_location("_fastdrop_bench_timm_drop", path)
-            mod = importlib.util.module_from_spec(mspec)
-            mspec.loader.exec_module(mod)
-            fn = mod.drop_block_2d
-            try:
-                vtext = open(os.path.join(root, "version.py"), encoding="utf-8").read()
-                version = re.search(r"__version__\s*=\s*['\"]([^'\"]+)", vtext).group(1)
-            except Exception:
-                version = "?"
-        except Exception:
-            return None
-    _TIMM = {"drop_block_2d": fn, "version": version}
-    return _TIMM
-
-
 def _struct_calls(op, x, y, p, seed):
     """(fastdrop call writing y, fastdrop call allocating, reference output of the whole array)."""
     k = DROPBLOCK_SIZE
@@ -758,7 +560,7 @@ def _struct_calls(op, x, y, p, seed):
     raise ValueError(op)
 
 
-def _check_struct(op, x, y, p, seed, threads):
+def check_struct(op, x, y, p, seed, threads):
     """Bitwise check of y against fastdrop.reference: the whole array for the structured maps;
     element-wise ops (alpha, Gaussian: a window with offset = start is that part of the whole)
     in windows above FULL_CHECK_MAX."""
@@ -767,7 +569,7 @@ def _check_struct(op, x, y, p, seed, threads):
         return _same(y, ref())
     fn = reference.alpha_dropout if op == "alpha_dropout" else reference.gaussian_dropout
     xf, yf = x.reshape(-1), y.reshape(-1)
-    for lo, hi in _windows(xf.size, threads):
+    for lo, hi in check_windows(xf.size, threads):
         if not _same(yf[lo:hi], fn(xf[lo:hi], p, seed=seed, offset=lo)):
             return False
     return True
@@ -775,8 +577,7 @@ def _check_struct(op, x, y, p, seed, threads):
 
 def group_structured(run, isa, ops, threads):
     """Structured dropout at issue 4's shapes, each against the roofline (interleaved), every
-    output checked bitwise against fastdrop.reference first; timm's DropBlock2d (torch CPU)
-    when importable, both allocating their output."""
+    output checked bitwise against fastdrop.reference first."""
     o = run.opts
     p, seed = STRUCT_P, SEED
     shape4, nflat = o.struct_shape, o.struct_flat
@@ -797,14 +598,13 @@ def group_structured(run, isa, ops, threads):
             x, y = data[which[op]], outs[which[op]]
             y.fill(np.nan)
             _struct_calls(op, x, y, p, seed)[0]()
-            checks[(op, t)] = _check_struct(op, x, y, p, seed, threads)
+            checks[(op, t)] = check_struct(op, x, y, p, seed, threads)
         for kind in data:
             y = outs[kind]
             y.fill(np.nan)
             _core.scaled_copy(data[kind].reshape(-1), y.reshape(-1), scale, t)
             checks[(f"roofline_{kind}", t)] = _same(y, data[kind] * reference.scale_for(p, np.float32))
 
-    timm = run.timm if ("dropblock" in ops or "dropblock_shared" in ops) else None
     kernels = []
     for t in threads:
         for kind in data:
@@ -813,21 +613,6 @@ def group_structured(run, isa, ops, threads):
         for op in ops:
             x, y = data[which[op]], outs[which[op]]
             kernels.append(Kernel((op, t), _struct_calls(op, x, y, p, seed)[0], setup=_set_threads(t)))
-        if timm is not None:
-            torch = run.torch
-            xt = torch.from_numpy(data["map"])
-            dbk = timm["drop_block_2d"]
-            for op in ("dropblock", "dropblock_shared"):
-                if op not in ops:
-                    continue
-                sh = op == "dropblock_shared"
-                x = data["map"]
-                kernels.append(Kernel((op + "_alloc", t),
-                                      lambda sh=sh, x=x: fd.dropblock(x, p, DROPBLOCK_SIZE, seed=seed, share_channels=sh),
-                                      setup=_set_threads(t)))
-                kernels.append(Kernel(("timm_" + op, t),
-                                      lambda sh=sh: dbk(xt, p, DROPBLOCK_SIZE, couple_channels=sh),
-                                      _torch_setup(torch, t), runtime="torch"))
     measure(kernels, o.repeat, o.min_time)
     med = {k.key: k.median() for k in kernels}
     st = {k.key: k.stats() for k in kernels}
@@ -841,23 +626,22 @@ def group_structured(run, isa, ops, threads):
                      check="bitwise-equal" if checks[(op, t)] and checks[(f"roofline_{kind}", t)] else "FAILED")
             r.update(group="structured", shape=list(x.shape), p=p, roofline_ratio=roof / med[(op, t)],
                      roofline_seconds=roof)
-            if ("timm_" + op, t) in med:
-                r["timm_seconds"] = med[("timm_" + op, t)]
-                r["alloc_seconds"] = med[(op + "_alloc", t)]
-                r["timm_speedup"] = med[("timm_" + op, t)] / med[(op + "_alloc", t)]
-                r["timm_version"] = timm["version"]
             r.update(st[(op, t)])
             run.rows.append(r)
 
 
-def run(opts):
-    """Run the profile described by ``opts`` (the parsed command line); return the result dict."""
+def run(opts, extra_groups=()):
+    """Run the profile described by ``opts`` (the parsed command line, see :func:`resolve`);
+    return the result dict: ``meta``, ``rows``, ``baselines`` (left empty here) and ``overhead``,
+    what ``--json`` writes.
+
+    ``extra_groups``: ``(description, fn)`` pairs run after the profile's own groups, with the
+    first ISA path set, inside its progress count, elapsed time and busy check; ``fn(result)``
+    adds to the result dict (``meta`` is added last). ``benchmarks/report.py`` in the source tree
+    runs the PyTorch, numba and timm comparisons this way."""
     saved_threads, saved_isa = _config._num_threads, fd.get_isa()
     Kernel.stat = opts.stat
     r = Run(opts)
-    r.torch = _optional("torch") if opts.baselines else None
-    r.numba = numba_kernels() if opts.baselines else None
-    r.timm = timm_drop_block() if opts.baselines and r.torch is not None else None
     isas = opts.isa or [fd.get_isa()]
     f32_ops = list(opts.ops)
     other_ops = list(opts.ops) if opts.ops_given else ["forward"]
@@ -873,13 +657,11 @@ def run(opts):
             groups.append(("structured", isa))
         if opts.transposed:
             groups.append(("transposed", isa))
-    if opts.baselines and opts.ops:
-        for n in opts.sizes:
-            if n <= opts.baseline_max:
-                groups.append(("baselines", isas[0], n))
     if opts.overhead:
         groups.append(("overhead", isas[0]))
+    groups += [("extra", isas[0], what, fn) for what, fn in extra_groups]
     r.progress_total = len(groups)
+    res = {"rows": r.rows, "baselines": [], "overhead": r.overhead}
     try:
         for g in groups:
             kind, isa = g[0], g[1]
@@ -894,33 +676,40 @@ def run(opts):
             elif kind == "transposed":
                 r.progress(f"{isa} float32 transposed {opts.transposed_shape[0]}x{opts.transposed_shape[1]}")
                 group_transposed(r, isa, opts.transposed_shape, opts.threads)
-            elif kind == "baselines":
-                r.progress(f"comparisons float32 {fmt_size(g[2])}")
-                group_baselines(r, isa, g[2], opts.threads)
-            else:
+            elif kind == "overhead":
                 r.progress("per-call overhead, 4096 float32")
                 group_overhead(r)
+            else:
+                r.progress(g[2])
+                g[3](res)
     finally:
         r.progress_end()
         _config._num_threads = saved_threads
         fd.set_isa(saved_isa)
-    return {"meta": _meta(opts, r), "rows": r.rows, "baselines": r.baselines, "overhead": r.overhead}
+    return {"meta": _meta(opts, r.watch), **res}
 
 
-def _meta(opts, r):
-    elapsed = time.perf_counter() - r.t_start
-    foreign = None
-    end = _cpu_busy()
-    if r.cpu_start and end:  # CPU time other processes took while we ran, per core-second
-        foreign = max(0.0, ((end[0] - r.cpu_start[0]) - (end[1] - r.cpu_start[1])) / (elapsed * _ncores()))
+class Watch:
+    """Wall time since it was made, and the share of the machine's CPU time that other
+    processes took meanwhile (the busy check; None off Linux)."""
+
+    def __init__(self):
+        self.t0, self.cpu0 = time.perf_counter(), _cpu_busy()
+
+    def elapsed(self):
+        return time.perf_counter() - self.t0
+
+    def foreign_fraction(self):
+        end, elapsed = _cpu_busy(), self.elapsed()
+        if not (self.cpu0 and end):
+            return None
+        # CPU time other processes took while we ran, per core-second
+        return max(0.0, ((end[0] - self.cpu0[0]) - (end[1] - self.cpu0[1])) / (elapsed * _ncores()))
+
+
+def _meta(opts, watch):
     flags = _cpu_flags()
     vers = {"fastdrop": fd.__version__, "numpy": np.__version__, "python": platform.python_version()}
-    if r.torch is not None:
-        vers["torch"] = r.torch.__version__
-    if r.numba is not None:
-        vers["numba"] = r.numba["module"].__version__
-    if getattr(r, "timm", None) is not None:
-        vers["timm"] = r.timm["version"]
     return {
         "command": opts.command,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -946,9 +735,9 @@ def _meta(opts, r):
         "p": opts.p,
         "seed": SEED,
         "versions": vers,
-        "elapsed_s": elapsed,
+        "elapsed_s": watch.elapsed(),
         "loadavg_1min_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "foreign_cpu_fraction": foreign,
+        "foreign_cpu_fraction": watch.foreign_fraction(),
     }
 
 
@@ -957,33 +746,32 @@ def _meta(opts, r):
 # ---------------------------------------------------------------------------------------------
 
 
-def _f(v, spec=".2f", none="-"):
+def fmt(v, spec=".2f", none="-"):
+    """``v`` formatted with ``spec``, or ``none`` for None."""
     return none if v is None else format(v, spec)
 
 
-def _table(headers, rows, markdown, align=None):
-    if markdown:
-        out = ["| " + " | ".join(headers) + " |",
-               "| " + " | ".join("---:" if (align and a == "r") else "---" for a in (align or "l" * len(headers))) + " |"]
-        out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-        return "\n".join(out)
+def table(headers, rows, align=None):
+    """A text table: columns padded, ``align`` one letter per column (``l`` or ``r``)."""
     cols = [headers] + [[str(c) for c in r] for r in rows]
     w = [max(len(r[i]) for r in cols) for i in range(len(headers))]
     a = align or "l" * len(headers)
-    fmt = lambda r: "  ".join(c.rjust(w[i]) if a[i] == "r" else c.ljust(w[i]) for i, c in enumerate(r))
-    return "\n".join([fmt(headers), "  ".join("-" * x for x in w)] + [fmt(r) for r in cols[1:]])
+    line = lambda r: "  ".join(c.rjust(w[i]) if a[i] == "r" else c.ljust(w[i]) for i, c in enumerate(r))
+    return "\n".join([line(headers), "  ".join("-" * x for x in w)] + [line(r) for r in cols[1:]])
 
 
-def _machine_line(meta):
+def machine_line(meta):
+    """CPU, cores, SIMD flags, ISA path, OpenMP, versions and date of a result's ``meta``."""
     mhz = f" ~{meta['cpu_mhz'] / 1000:.2f} GHz" if meta.get("cpu_mhz") else ""
     v = meta["versions"]
-    extra = "".join(f", {k} {v[k]}" for k in ("torch", "numba", "timm") if k in v)
+    extra = "".join(f", {k} {v[k]}" for k in v if k not in ("fastdrop", "numpy", "python"))
     return (f"{meta['cpu']}{mhz}, {meta['cores']} cores ({', '.join(meta['simd_flags']) or 'no AVX'}), "
             f"fastdrop ISA path {'/'.join(meta['isa'])}, OpenMP {'on' if meta['openmp'] else 'off'}; "
             f"fastdrop {v['fastdrop']}, NumPy {v['numpy']}, Python {v['python']}{extra}; {meta['date']}")
 
 
-def _busy_note(meta):
+def busy_note(meta):
+    """A warning when other processes took >= 5% of the CPU time during the run, else None."""
     f = meta.get("foreign_cpu_fraction")
     if f is None or f < 0.05:
         return None
@@ -991,9 +779,17 @@ def _busy_note(meta):
             "multi-threaded figures (a thread waiting for a busy core) are unreliable: re-run on an idle machine")
 
 
-def render_text(res):
+BASELINES_HINT = ("PyTorch, numba and timm comparisons, the README tables and plots: "
+                  "python benchmarks/report.py in fastdrop's source tree (benchmarks/ is not installed)")
+
+
+def render_text(res, struct_columns=(), struct_note="", sections=(), hint=BASELINES_HINT):
+    """The text tables of a result. ``struct_columns``: more ``(header, align, fn(row))`` columns
+    of the structured table (before "check"), ``struct_note``: more words for its title,
+    ``sections``: more text blocks after it, ``hint``: the line before the command (None: none);
+    ``benchmarks/report.py`` adds its comparisons with them."""
     meta = res["meta"]
-    out = [f"fastdrop.bench: {_machine_line(meta)}",
+    out = [f"fastdrop.bench: {machine_line(meta)}",
            f"p = {meta['p']}, {meta.get('stat', 'median')} of {meta['repeat']} interleaved repetitions; "
            f"roofline = scaled copy y = x*s on the same arrays and threads; "
            f"GB/s counts x read + y written + mask bytes",
@@ -1005,273 +801,37 @@ def render_text(res):
              "x".join(map(str, r["shape"])) if "shape" in r else fmt_size(r["size"]),
              r["threads"] if r["threads_used"] == r["threads"] or r["impl"] == "numpy" else f"{r['threads']} (1 used)",
              r["isa"] if r["impl"] != "numpy" else "-",
-             _f(r["gelem_s"], ".3f"), _f(r["gb_s"], ".1f"), _f(r["gelem_s_per_core"], ".3f"),
-             _f(r["roofline_ratio"]), _f(r["numpy_ratio"], ".1f"), r["check"]]
+             fmt(r["gelem_s"], ".3f"), fmt(r["gb_s"], ".1f"), fmt(r["gelem_s_per_core"], ".3f"),
+             fmt(r["roofline_ratio"]), fmt(r["numpy_ratio"], ".1f"), r["check"]]
             for r in res["rows"] if r.get("group") != "structured"]
     if rows:
-        out += [_table(hdr, rows, False, "lllllllrrrrrl"), ""]
+        out += [table(hdr, rows, "lllllllrrrrrl"), ""]
     srows = [r for r in res["rows"] if r.get("group") == "structured"]
     if srows:
         out.append(f"Structured dropout (float32, p = {srows[0]['p']}; roofline = scaled copy of the same "
-                   "array; timm: fastdrop and timm both allocating)")
-        out.append(_table(["op", "shape", "threads", "ISA", "G elem/s", "GB/s", "x roofline", "target",
-                           "x faster than timm", "check"],
-                          [[OP_LABELS.get(r["op"], r["op"]), "x".join(map(str, r["shape"])) if len(r["shape"]) > 1 else fmt_size(r["size"]),
-                            r["threads"], r["isa"], _f(r["gelem_s"], ".3f"), _f(r["gb_s"], ".1f"),
-                            _f(r["roofline_ratio"]), STRUCT_TARGETS.get(r["op"], ""),
-                            _f(r.get("timm_speedup"), ".1f"), r["check"]] for r in srows],
-                          False, "llrlrrrlrl"))
+                   f"array{struct_note})")
+        out.append(table(["op", "shape", "threads", "ISA", "G elem/s", "GB/s", "x roofline", "target"]
+                         + [c[0] for c in struct_columns] + ["check"],
+                         [[OP_LABELS.get(r["op"], r["op"]), "x".join(map(str, r["shape"])) if len(r["shape"]) > 1 else fmt_size(r["size"]),
+                           r["threads"], r["isa"], fmt(r["gelem_s"], ".3f"), fmt(r["gb_s"], ".1f"),
+                           fmt(r["roofline_ratio"]), STRUCT_TARGETS.get(r["op"], "")]
+                          + [c[2](r) for c in struct_columns] + [r["check"]] for r in srows],
+                         "llrlrrrl" + "".join(c[1] for c in struct_columns) + "l"))
         out.append("")
-    if res["baselines"]:
-        out.append("Comparisons: float32 forward, every implementation allocating its output")
-        out.append(_table(["implementation", "size", "threads", "G elem/s", "G elem/s/core",
-                           "fastdrop is x faster", "check"],
-                          [[b["label"], fmt_size(b["size"]), b["threads"], _f(b["gelem_s"], ".3f"),
-                            _f(b["gelem_s_per_core"], ".3f"), _f(b["fastdrop_speedup"], ".1f"), b["check"]]
-                           for b in res["baselines"]], False, "lrrrrrl"))
-        out.append("")
+    for block in sections:
+        out += [block, ""]
     if res["overhead"]:
         out.append("Per-call overhead: one 4096-element float32 dropout, kernel included")
-        out.append(_table(["call", "us per call", "x fastdrop dropout(x, p)", "check"],
-                          [[o["label"].replace("`", ""), _f(o["us_per_call"], ".2f"), _f(o["vs_fastdrop"], ".2f"), o["check"]]
-                           for o in res["overhead"]], False, "lrrl"))
+        out.append(table(["call", "us per call", "x fastdrop dropout(x, p)", "check"],
+                         [[o["label"].replace("`", ""), fmt(o["us_per_call"], ".2f"), fmt(o["vs_fastdrop"], ".2f"), o["check"]]
+                          for o in res["overhead"]], "lrrl"))
         out.append("")
+    if hint:
+        out.append(hint)
     out.append(f"command: {meta['command']}  ({meta['elapsed_s']:.0f} s)")
-    if _busy_note(meta):
-        out.append(_busy_note(meta))
+    if busy_note(meta):
+        out.append(busy_note(meta))
     return "\n".join(out)
-
-
-def _find(res, op="forward", dtype="float32", size=None, threads=None, impl="fastdrop", layout="C"):
-    for r in res["rows"]:
-        if r.get("group") is None and (r["op"] == op and r["dtype"] == dtype and r["size"] == size and r["threads"] == threads
-                and r["impl"] == impl and r["layout"] == layout):
-            return r
-    return None
-
-
-def _base(res, impl, size, threads):
-    for b in res["baselines"]:
-        if b["impl"] == impl and b["size"] == size and b["threads"] == threads:
-            return b
-    return None
-
-
-def headline(res):
-    """The README's summary: (measure, size, value at 1 thread, value at max threads, target)."""
-    th = res["meta"]["threads"]
-    t1, tn = min(th), max(th)
-    rows = []
-    nm = lambda v, spec=".2f", suf="x": "—" if v is None else f"{v:{spec}}{suf}"
-
-    def ratio(op, dtype, size, key="roofline_ratio", layout="C"):
-        vals = []
-        for t in (t1, tn):
-            r = _find(res, op, dtype, size, t, layout=layout)
-            vals.append(None if r is None or r["check"] != "bitwise-equal" else r[key])
-        return vals
-
-    def add(label, size, vals, target, spec=".2f", suf="x"):
-        if all(v is None for v in vals):
-            return
-        rows.append([label, size, nm(vals[0], spec, suf), nm(vals[1], spec, suf) if tn != t1 else "—", target])
-
-    for n in (1 << 24, 1 << 27):
-        add("forward ÷ roofline", fmt_size(n), ratio("forward", "float32", n),
-            "≥ 0.80 / ≥ 0.80" if n == 1 << 24 else "≥ 0.80 / ≥ 0.85")
-    for n in (1 << 24, 1 << 27):
-        add("forward + packed mask ÷ roofline", fmt_size(n), ratio("forward_mask", "float32", n),
-            "≥ 0.80" if n == 1 << 24 else "")
-    for n in (1 << 24, 1 << 27):
-        add("backward, packed mask ÷ roofline", fmt_size(n), ratio("backward_mask", "float32", n),
-            "≥ 0.85" if n == 1 << 24 else "")
-    for n in (1 << 24, 1 << 27):
-        add("backward, regenerated ÷ roofline", fmt_size(n), ratio("backward_regen", "float32", n),
-            "≥ 0.80" if n == 1 << 24 else "")
-    for dt in ("float64", "float16"):
-        add(f"{dt} forward ÷ {dt} roofline", "2^24", ratio("forward", dt, 1 << 24), "≥ 0.80")
-    add("forward vs NumPy idiom (× faster)", "2^24", ratio("forward", "float32", 1 << 24, "numpy_ratio"),
-        "≥ 5 / ≥ 10", ".1f")
-    for impl, name in (("torch", "PyTorch `F.dropout`"), ("numba_philox", "numba prange (Philox)"),
-                       ("numba_own_rng", "numba prange (own RNG)")):
-        vals = [None if _base(res, impl, 1 << 24, t) is None else _base(res, impl, 1 << 24, t)["fastdrop_speedup"]
-                for t in (t1, tn)]
-        add(f"forward vs {name} (× faster, both allocating)", "2^24", vals, "", ".1f")
-    for n in sorted({r["size"] for r in res["rows"] if (1 << 16) <= r["size"] <= (1 << 20)}):
-        a, b = _find(res, "forward", "float32", n, t1), _find(res, "forward", "float32", n, tn)
-        if a and b and tn != t1:
-            rows.append([f"forward, {tn} threads ÷ 1 thread", fmt_size(n), "—",
-                         nm(a["seconds"] / b["seconds"]), "≥ 1.8"])
-    tr = [r for r in res["rows"] if r.get("group") == "transposed" and r["layout"] == "T"]
-    if tr:
-        shp = "×".join(map(str, tr[0]["shape"]))
-        vals = [next((r["vs_contiguous"] for r in tr if r["threads"] == t), None) for t in (t1, tn)]
-        add("transposed ÷ contiguous (float32 forward)", shp, vals, "≥ 0.5")
-    for n in (1 << 24, 1 << 27):
-        vals = [(_find(res, "roofline", "float32", n, t, impl="roofline") or {}).get("gelem_s") for t in (t1, tn)]
-        add("roofline, G elem/s (for scale)", fmt_size(n), vals, "", ".2f", "")
-        vals = [(_find(res, "forward", "float32", n, t) or {}).get("gelem_s") for t in (t1, tn)]
-        add("forward, G elem/s", fmt_size(n), vals, "", ".2f", "")
-    return rows
-
-
-def render_markdown(res):
-    """The block the README's "Performance" section shows (regenerate with --markdown)."""
-    meta = res["meta"]
-    th = meta["threads"]
-    t1, tn = min(th), max(th)
-    out = [f"Measured on: {_machine_line(meta)}.", "",
-           f"Command: `{meta['command']}` ({meta['elapsed_s']:.0f} s; p = {meta['p']}, {meta.get('stat', 'median')} of "
-           f"{meta['repeat']} interleaved repetitions; float32 and contiguous unless stated; "
-           f"every fastdrop row checked bitwise against `fastdrop.reference`).", ""]
-    if _busy_note(meta):
-        out += [f"*{_busy_note(meta)}.*", ""]
-    hdr = ["measure", "size", f"{t1} thread" + ("s" if t1 > 1 else ""), f"{tn} threads", "target (issue 3)"]
-    hl = headline(res)
-    if hl:
-        out.append(_table(hdr, hl, True, "llrrl"))
-    smd = render_structured_markdown(res, header=False)
-    if smd:
-        out += ["", f"Structured dropout (issue 4; float32, p = {STRUCT_P}; "
-                    "also shown under \"Structured dropout\" above):", "", smd]
-    if res["overhead"]:
-        out += ["", "Per-call cost of one 4096-element float32 dropout (Python call and kernel; "
-                    "target ≤ 4 µs):", ""]
-        out.append(_table(["call", "µs per call"],
-                          [[o["label"], _f(o["us_per_call"], ".2f")] for o in res["overhead"]], True, "lr"))
-    fwd = [r for r in res["rows"] if r["dtype"] in ("float32", "-") and r.get("group") is None
-           and r["impl"] in ("fastdrop", "roofline")]
-    if fwd:
-        out += ["", "<details><summary>All float32 rows (G elem/s per core, ratio to the roofline)</summary>", ""]
-        out.append(_table(["op", "size", "threads", "G elem/s", "GB/s", "G elem/s/core", "÷ roofline"],
-                          [[OP_LABELS.get(r["op"]) if r["impl"] == "fastdrop" else OP_LABELS["roofline"],
-                            fmt_size(r["size"]), r["threads"], _f(r["gelem_s"], ".3f"), _f(r["gb_s"], ".1f"),
-                            _f(r["gelem_s_per_core"], ".3f"), _f(r["roofline_ratio"])] for r in fwd],
-                          True, "llrrrrr"))
-        out += ["", "</details>"]
-    return "\n".join(out)
-
-
-def _shape_text(r):
-    return "×".join(map(str, r["shape"])) if len(r.get("shape", ())) > 1 else fmt_size(r["size"])
-
-
-def render_structured_markdown(res, header=True):
-    """The structured-dropout table (issue 4): ratio to the roofline per op, 1 and max threads,
-    and DropBlock against timm; empty string when the run had no structured ops."""
-    srows = [r for r in res["rows"] if r.get("group") == "structured"]
-    if not srows:
-        return ""
-    meta = res["meta"]
-    th = sorted({r["threads"] for r in srows})
-    t1, tn = th[0], th[-1]
-    get = lambda op, t: next((r for r in srows if r["op"] == op and r["threads"] == t), None)
-    val = lambda r, key, spec: "—" if r is None or r["check"] != "bitwise-equal" or r.get(key) is None else f"{r[key]:{spec}}x"
-    hdr = ["operation (float32)", "shape", f"{t1} thread" + ("s" if t1 > 1 else "")]
-    if tn != t1:
-        hdr.append(f"{tn} threads")
-    hdr.append("target (issue 4)")
-    rows = []
-    ops = [op for op in STRUCT_OPS if any(r["op"] == op for r in srows)]
-    for op in ops:
-        a, b = get(op, t1), get(op, tn)
-        ref = a or b
-        row = [f"{OP_LABELS[op]} ÷ roofline", _shape_text(ref), val(a, "roofline_ratio", ".2f")]
-        if tn != t1:
-            row.append(val(b, "roofline_ratio", ".2f"))
-        rows.append(row + [STRUCT_TARGETS.get(op, "")])
-    for op in ops:
-        a, b = get(op, t1), get(op, tn)
-        if (a or b) and (a or b).get("timm_speedup") is not None:
-            ref = a or b
-            row = [f"{OP_LABELS[op]} vs timm {ref['timm_version']} `drop_block_2d`"
-                   f"{' (couple_channels)' if op == 'dropblock_shared' else ' (couple_channels=False)'}, × faster, both allocating",
-                   _shape_text(ref), val(a, "timm_speedup", ".1f")]
-            if tn != t1:
-                row.append(val(b, "timm_speedup", ".1f"))
-            rows.append(row + ["≥ 2"])
-    table = _table(hdr, rows, True, "ll" + "r" * (len(hdr) - 3) + "l")
-    if not header:
-        return table
-    out = [f"Command: `{meta['command']}`; p = {srows[0]['p']}, {meta.get('stat', 'median')} of {meta['repeat']} "
-           f"interleaved repetitions, each op timed with its roofline (a scaled copy of the same array) "
-           f"in the same run; every output checked bitwise against `fastdrop.reference`; "
-           f"{meta['cpu']}, {meta['cores']} cores, ISA path {'/'.join(meta['isa'])}, {meta['date']}.", ""]
-    if _busy_note(meta):
-        out += [f"*{_busy_note(meta)}.*", ""]
-    out.append(table)
-    return "\n".join(out)
-
-
-BEGIN, END = "<!-- fastdrop.bench:begin -->", "<!-- fastdrop.bench:end -->"
-SBEGIN, SEND = "<!-- fastdrop.bench:structured:begin -->", "<!-- fastdrop.bench:structured:end -->"
-
-
-def _replace_between(text, begin, end, block):
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    return head + begin + "\n" + block + "\n" + end + tail
-
-
-def update_readme(path, block, structured=None):
-    """Replace the table between the fastdrop.bench markers; with ``structured`` (non-empty)
-    also the one between the structured markers, where the file has them."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise SystemExit(f"--update-readme: cannot read {path}: {exc.strerror}")
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{path}: no {BEGIN} ... {END} markers to replace between")
-    text = _replace_between(text, BEGIN, END, block)
-    if structured and SBEGIN in text and SEND in text:
-        text = _replace_between(text, SBEGIN, SEND, structured)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
-def plot(res, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in res["rows"] if r["dtype"] in ("float32", "-") and r["layout"] == "C"
-            and r["impl"] in ("fastdrop", "roofline") and r.get("group") is None]
-    threads = sorted({r["threads"] for r in rows})
-    sizes = sorted({r["size"] for r in rows})
-    ops = [op for op in ("roofline",) + OPS if any((r["op"] == op) for r in rows)]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 5))
-    styles = ["-", "--", ":", "-."]
-    colors = dict(zip(ops, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    for i, t in enumerate(threads):
-        for op in ops:
-            pts = sorted((r["size"], r["gelem_s"]) for r in rows if r["op"] == op and r["threads"] == t)
-            if pts:
-                a1.plot([p[0] for p in pts], [p[1] for p in pts], styles[i % 4], marker="o",
-                        color=colors[op], lw=2.5 if op == "roofline" else 1.5,
-                        label=f"{OP_LABELS[op]}, {t} thr")
-    a1.set_xscale("log", base=2)
-    a1.set_xlabel("elements (float32)")
-    a1.set_ylabel("G elements / s")
-    a1.set_title("throughput vs size")
-    a1.grid(True, alpha=0.3)
-    a1.legend(fontsize=7)
-    big = max(sizes)
-    for op in ops:
-        pts = sorted((r["threads"], r["gelem_s"]) for r in rows if r["op"] == op and r["size"] == big)
-        if pts:
-            a2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=colors[op],
-                    lw=2.5 if op == "roofline" else 1.5, label=OP_LABELS[op])
-    a2.set_xticks(threads)
-    a2.set_xlabel("threads")
-    a2.set_ylabel("G elements / s")
-    a2.set_title(f"throughput vs threads at {fmt_size(big)} float32")
-    a2.grid(True, alpha=0.3)
-    a2.legend(fontsize=7)
-    fig.suptitle("fastdrop vs the scaled-copy roofline — " + res["meta"]["cpu"], fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1279,12 +839,8 @@ def plot(res, path):
 # ---------------------------------------------------------------------------------------------
 
 
-def build_parser():
-    ap = argparse.ArgumentParser(
-        prog="python -m fastdrop.bench",
-        description="Per-core throughput profile of fastdrop against the scaled-copy roofline, "
-                    "the NumPy idiom and (where installed) PyTorch and numba. Ratios come from "
-                    "kernels timed interleaved in one run.")
+def add_profile_arguments(ap):
+    """The options that say what to measure (shared with ``benchmarks/report.py``)."""
     ap.add_argument("--sizes", type=_csv("size", conv=parse_size),
                     help="element counts, e.g. 2^16,2^20,2^24 (default; --full adds 2^27)")
     ap.add_argument("--full", action="store_true", help="add 2^27 to the default sizes")
@@ -1304,26 +860,41 @@ def build_parser():
                     help="per-kernel figure over the repetitions (default median; min is the "
                          "steadier choice on a machine shared with other work)")
     ap.add_argument("--p", type=float, default=P, help="drop probability (default 0.5)")
-    ap.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=None,
-                    help="PyTorch and numba comparisons where importable (default on, off with --quick)")
     ap.add_argument("--no-numpy", dest="numpy", action="store_false", help="skip the NumPy idiom")
     ap.add_argument("--no-transposed", dest="transposed", action="store_false",
                     help="skip the transposed 4096x4096 case")
     ap.add_argument("--no-overhead", dest="overhead", action="store_false",
                     help="skip the per-call overhead case")
-    ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
-    ap.add_argument("--plot", metavar="FILE.png", help="plot throughput vs size and threads (matplotlib)")
-    ap.add_argument("--markdown", action="store_true", help="print the README table (Markdown)")
-    ap.add_argument("--update-readme", metavar="README.md",
-                    help="replace the table between the fastdrop.bench markers in this file")
+    ap.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': to stdout, "
+                                                    "instead of the tables)")
     ap.add_argument("--load", metavar="FILE", help="render a saved --json result instead of measuring")
     ap.add_argument("--quick", action="store_true", help="small sizes, few repeats (for tests)")
     ap.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     return ap
 
 
-def _resolve(opts, argv):
-    opts.command = " ".join(["python -m fastdrop.bench"] + list(argv))
+# options of earlier versions whose work moved to benchmarks/report.py (source tree only)
+MOVED = ("--baselines", "--markdown", "--update-readme", "--plot")
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(
+        prog="python -m fastdrop.bench",
+        description="Per-core throughput profile of fastdrop against the scaled-copy roofline "
+                    "and the NumPy idiom. Ratios come from kernels timed interleaved in one run. "
+                    "The PyTorch, numba and timm comparisons, the README tables and the plots "
+                    "are made by benchmarks/report.py in fastdrop's source tree.")
+    add_profile_arguments(ap)
+    ap.add_argument("--baselines", action=argparse.BooleanOptionalAction, help=argparse.SUPPRESS)
+    ap.add_argument("--markdown", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--update-readme", help=argparse.SUPPRESS)
+    ap.add_argument("--plot", help=argparse.SUPPRESS)
+    return ap
+
+
+def resolve(opts, argv, prog="python -m fastdrop.bench"):
+    """Fill in the defaults of parsed options (``argv``, after ``prog``, is the command shown)."""
+    opts.command = " ".join([prog] + list(argv))
     if opts.sizes is None:
         opts.sizes = list(QUICK_SIZES if opts.quick else DEFAULT_SIZES + (FULL_EXTRA_SIZES if opts.full else ()))
     if opts.threads is None:
@@ -1341,11 +912,8 @@ def _resolve(opts, argv):
         raise SystemExit("--repeat must be >= 1")
     if not 0.0 <= opts.p < 1.0:
         raise SystemExit("--p must be in [0, 1)")
-    if opts.baselines is None:
-        opts.baselines = not opts.quick
     opts.min_time = 0.0005 if opts.quick else 0.002
     opts.numpy_max = NUMPY_MAX
-    opts.baseline_max = BASELINE_MAX
     opts.transposed_shape = (512, 512) if opts.quick else (4096, 4096)
     if opts.isa:
         bad = [i for i in opts.isa if not _core.isa_supported(i)]
@@ -1355,33 +923,46 @@ def _resolve(opts, argv):
     return opts
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    opts = _resolve(build_parser().parse_args(argv), argv)
-    if opts.plot and _optional("matplotlib") is None:
-        print("fastdrop.bench: --plot needs matplotlib, which is not installed "
-              "(pip install matplotlib, or pip install 'fastdrop[plot]'); nothing was measured.",
-              file=sys.stderr)
-        return 2
-    if opts.load:
-        with open(opts.load, encoding="utf-8") as f:
-            res = json.load(f)
-    else:
-        res = run(opts)
-    if opts.json:
-        with open(opts.json, "w", encoding="utf-8") as f:
-            json.dump(res, f, indent=1)
-    if opts.plot:
-        plot(res, opts.plot)
-    md = render_markdown(res)
-    if opts.update_readme:
-        update_readme(opts.update_readme, md, render_structured_markdown(res))
-    print(md if opts.markdown else render_text(res))
+def load_json(path):
+    """A result saved by ``--json``."""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_json(res, path):
+    """Write a result as JSON to ``path`` ('-': stdout)."""
+    if path == "-":
+        json.dump(res, sys.stdout, indent=1)
+        print()
+        return
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(res, f, indent=1)
+
+
+def failed_checks(res, prog="fastdrop.bench"):
+    """1 (with a line on stderr) when any output check of the result failed, else 0."""
     failed = [r for r in res["rows"] + res["baselines"] + res["overhead"] if r["check"] == "FAILED"]
     if failed:
-        print(f"fastdrop.bench: {len(failed)} output check(s) FAILED", file=sys.stderr)
+        print(f"{prog}: {len(failed)} output check(s) FAILED", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    opts = resolve(build_parser().parse_args(argv), argv)
+    moved = [flag for flag in MOVED if getattr(opts, flag[2:].replace("-", "_"))]
+    if moved:
+        print(f"fastdrop.bench: {', '.join(moved)} moved to benchmarks/report.py in fastdrop's source "
+              "tree (python benchmarks/report.py [--full] [--update-readme README.md] [--plot FILE]); "
+              "nothing was measured.", file=sys.stderr)
+        return 2
+    res = load_json(opts.load) if opts.load else run(opts)
+    if opts.json:
+        write_json(res, opts.json)
+    if opts.json != "-":
+        print(render_text(res))
+    return failed_checks(res)
 
 
 if __name__ == "__main__":
