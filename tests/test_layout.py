@@ -20,15 +20,18 @@ PKG = "fastdrop"
 # Production family modules and their twins in fastdrop.reference (same file names).
 FAMILIES = ("_dropout", "_broadcast", "_alpha", "_gaussian", "_dropblock")
 # Modules whose job is checking fastdrop against its twin, besides the twin itself: the
-# package re-exports it as the public ``fastdrop.reference``; ``python -m fastdrop`` and the
-# benchmarks check their outputs bitwise against it.
-VERIFIERS = {"fastdrop", "fastdrop.__main__", "fastdrop.bench"}
+# package re-exports it as the public ``fastdrop.reference``; ``python -m fastdrop`` checks its
+# demonstration against it. The benchmark (fastdrop.bench, every module of it) checks its
+# outputs bitwise against the twin, times the compiled core's roofline copy and saves and
+# restores _config._num_threads, so it is exempt from the three rules below.
+VERIFIERS = {"fastdrop", "fastdrop.__main__"}
 # Modules that may import the compiled core: the plumbing runs every kernel; _config asks it
-# about threads and SIMD paths; the benchmarks time its roofline copy.
-CORE_USERS = {"fastdrop._plumbing", "fastdrop._config", "fastdrop.bench"}
-# Not held to the private-name rule: the benchmarks (restructured on their own) save and
-# restore _config._num_threads.
-PRIVATE_READERS = {"fastdrop.bench"}
+# about threads and SIMD paths.
+CORE_USERS = {"fastdrop._plumbing", "fastdrop._config"}
+
+
+def _bench(name):
+    return name == "fastdrop.bench" or name.startswith("fastdrop.bench.")
 
 
 def _module_name(path):
@@ -125,7 +128,8 @@ def test_production_code_does_not_use_the_reference():
     users = sorted(name for name in MODULES if not name.startswith("fastdrop.reference")
                    and any(m == "fastdrop.reference" or m.startswith("fastdrop.reference.")
                            for m in GRAPH[name]))
-    assert set(users) <= VERIFIERS, f"{sorted(set(users) - VERIFIERS)} import fastdrop.reference"
+    users = {name for name in users if not _bench(name)}
+    assert users <= VERIFIERS, f"{sorted(users - VERIFIERS)} import fastdrop.reference"
 
 
 def test_the_reference_stands_alone():
@@ -136,7 +140,7 @@ def test_the_reference_stands_alone():
 
 
 def test_only_the_plumbing_calls_the_kernels():
-    users = {name for name in MODULES if "fastdrop._core" in GRAPH[name]}
+    users = {name for name in MODULES if "fastdrop._core" in GRAPH[name] and not _bench(name)}
     assert users <= CORE_USERS, f"{sorted(users - CORE_USERS)} import fastdrop._core"
 
 
@@ -150,7 +154,7 @@ def test_no_module_reaches_into_another_modules_private_names():
     module needs belongs in the module that owns it, under a public name."""
     bad = []
     for name, path in MODULES.items():
-        if name in PRIVATE_READERS:
+        if _bench(name):
             continue
         tree = ast.parse(path.read_text())
         aliases = {}  # local name -> the fastdrop module bound to it
