@@ -1,5 +1,5 @@
 /* fd_masked_scale_window / fd_struct_apply_window: fd_masked_scale and fd_struct_apply
- * (structured.c) on a block (window) of a larger virtual array.
+ * (driver.c) on a block (window) of a larger virtual array.
  *
  * The array being processed is the block at `origin` of a virtual C-order array of shape
  * `gshape`; its element with local multi-index j has global index

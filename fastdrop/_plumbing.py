@@ -153,7 +153,7 @@ def draw(n, p, seed, offset, *, stream=STREAM_DROPOUT, win=None):
 
 def _struct_apply(x, y, op, *, mask=None, rstrides=None, mask_out=None, p=None, seed=0,
                   offset=0, scale=None, abd=(0.0, 0.0, 0.0), sigma=0.0, win=None):
-    """One fused pass of csrc/structured.c over x into y. Keep bits from the contract (stream
+    """One fused pass of the tile driver (csrc/driver.c) over x into y. Keep bits from the contract (stream
     STREAM_DROPOUT) when `p` is given, else from `mask` (reduced by `rstrides`, when given);
     NOISE uses the normals of (seed, offset). With `win`: only contract bits or NOISE."""
     if x.size == 0:
