@@ -1,4 +1,6 @@
-"""Helpers of the benchmark suite (data, reference outputs, bitwise assertions)."""
+"""Helpers of the benchmark suite (sizes, data, reference outputs, bitwise assertions): the one
+place for what only the benchmarks use. Public constants of ``fastdrop.bench`` (the seed, the
+structured shapes) are imported from there."""
 from __future__ import annotations
 
 import functools
@@ -6,12 +8,12 @@ import os
 
 import numpy as np
 
-from fastdrop import _core, bench, reference
+from fastdrop import _core, reference
+from fastdrop.bench import DROPBLOCK_SIZE, SEED, STRUCT_P, STRUCT_SHAPE, fmt_size, parse_size
 
 P = 0.5
-SEED = bench.SEED
 DTYPES = ("float32", "float64", "float16")
-SIZES = tuple(bench.parse_size(s) for s in
+SIZES = tuple(parse_size(s) for s in
               os.environ.get("FASTDROP_BENCH_SIZES", "2^16,2^20,2^22").split(",") if s.strip())
 _MAXT = _core.max_threads() if _core.openmp_enabled() else 1
 THREADS = tuple(dict.fromkeys(
@@ -22,7 +24,7 @@ BASELINE_MAX = 1 << 22    # NumPy idiom, PyTorch, numba up to here
 
 
 def size_id(n):
-    return bench.fmt_size(n)
+    return fmt_size(n)
 
 
 def group_name(what, dtype, n, extra=""):
@@ -83,10 +85,9 @@ def assert_dropout_like(y, x, p=P):
 
 
 # ---------------------------------------------------------------------------------- structured
-STRUCT_P = bench.STRUCT_P
 STRUCT_SHAPE = tuple(int(v) for v in os.environ.get(
-    "FASTDROP_BENCH_STRUCT_SHAPE", "x".join(map(str, bench.STRUCT_SHAPE))).split("x"))
-STRUCT_FLAT = bench.parse_size(os.environ.get("FASTDROP_BENCH_STRUCT_FLAT", "2^24"))
+    "FASTDROP_BENCH_STRUCT_SHAPE", "x".join(map(str, STRUCT_SHAPE))).split("x"))
+STRUCT_FLAT = parse_size(os.environ.get("FASTDROP_BENCH_STRUCT_FLAT", "2^24"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -101,7 +102,7 @@ def struct_data(kind):
 @functools.lru_cache(maxsize=None)
 def struct_expected(op):
     """fastdrop.reference's output for a structured op on its struct_data with SEED."""
-    k = bench.DROPBLOCK_SIZE
+    k = DROPBLOCK_SIZE
     if op in ("alpha_dropout", "gaussian_dropout"):
         x = struct_data("flat")
         out = getattr(reference, op)(x, STRUCT_P, seed=SEED)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import pytest
 
 import fastdrop as fd
-from fastdrop import bench
+
+import baselines
 
 NO_PLUGIN = "pytest-benchmark is not installed or not enabled (pip install pytest-benchmark)"
 
@@ -81,7 +82,7 @@ def torch_threads():
 
 @pytest.fixture
 def numba_kernels():
-    k = bench.numba_kernels()
+    k = baselines.numba_kernels()
     if k is None:
         pytest.skip("numba is not installed")
     numba = k["module"]

@@ -29,7 +29,8 @@ import numpy as np
 import pytest
 
 import fastdrop as fd
-from fastdrop import bench
+
+from _bench_util import parse_size, size_id
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -37,8 +38,8 @@ import fastdrop.dask as fdd  # noqa: E402
 
 P = 0.5
 SEED = 2024
-N = bench.parse_size(os.environ.get("FASTDROP_BENCH_DASK_SIZE", "2^28"))
-CHUNKS = tuple(bench.parse_size(s) for s in
+N = parse_size(os.environ.get("FASTDROP_BENCH_DASK_SIZE", "2^28"))
+CHUNKS = tuple(parse_size(s) for s in
                os.environ.get("FASTDROP_BENCH_DASK_CHUNKS", "2^20,2^22,2^24,2^26").split(",")
                if s.strip())
 WORKERS = int(os.environ.get("FASTDROP_BENCH_DASK_WORKERS", "2"))
@@ -82,9 +83,9 @@ def test_dask_bitwise_small(client):
     assert np.array_equal(got.view(np.uint32), fd.dropout(x, P, seed=SEED).view(np.uint32))
 
 
-@pytest.mark.parametrize("chunk", CHUNKS, ids=bench.fmt_size)
+@pytest.mark.parametrize("chunk", CHUNKS, ids=size_id)
 def test_dask_dropout_sum(benchmark, client, kept, chunk):
-    benchmark.group = f"dask dropout float32 {bench.fmt_size(N)}"
+    benchmark.group = f"dask dropout float32 {size_id(N)}"
     _info(benchmark, "fastdrop.dask dropout+sum", N, chunk)
     y = fdd.dropout(_ones(N, chunk), P, seed=SEED)
     total = y.sum(dtype=np.float64)
@@ -92,9 +93,9 @@ def test_dask_dropout_sum(benchmark, client, kept, chunk):
     assert got == 2.0 * kept
 
 
-@pytest.mark.parametrize("chunk", CHUNKS[-2:], ids=bench.fmt_size)
+@pytest.mark.parametrize("chunk", CHUNKS[-2:], ids=size_id)
 def test_dask_ones_sum(benchmark, client, chunk):
-    benchmark.group = f"dask dropout float32 {bench.fmt_size(N)}"
+    benchmark.group = f"dask dropout float32 {size_id(N)}"
     _info(benchmark, "dask ones+sum (no dropout)", N, chunk)
     total = _ones(N, chunk).sum(dtype=np.float64)
     assert benchmark.pedantic(lambda: client.compute(total, sync=True), rounds=3,
@@ -104,7 +105,7 @@ def test_dask_ones_sum(benchmark, client, chunk):
 def test_dask_dropout_sum_2d(benchmark, client):
     """The same on a (2^14, N/2^14) array in (4096, 4096) chunks: windows of short rows."""
     shape = (1 << 14, N >> 14)
-    benchmark.group = f"dask dropout float32 {bench.fmt_size(N)}"
+    benchmark.group = f"dask dropout float32 {size_id(N)}"
     _info(benchmark, "fastdrop.dask dropout+sum 2-D", N, "4096x4096")
     y = fdd.dropout(_ones(shape, (4096, 4096)), P, seed=SEED)
     total = y.sum(dtype=np.float64)
@@ -122,7 +123,7 @@ def big():
 @pytest.mark.parametrize("with_sum", (False, True), ids=("dropout", "dropout+sum"))
 def test_single_process(benchmark, big, kept, with_sum):
     x, y = big
-    benchmark.group = f"dask dropout float32 {bench.fmt_size(N)}"
+    benchmark.group = f"dask dropout float32 {size_id(N)}"
     _info(benchmark, "single-process fastdrop" + (" +sum" if with_sum else ""), N,
           threads=fd.get_num_threads())
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import fastdrop as fd
-from fastdrop import _core, bench, reference
+from fastdrop import _core, reference
+from fastdrop.bench import numpy_idiom
 
 from _bench_util import (
     BASELINE_MAX, DTYPES, P, REFERENCE_MAX, SEED, SIZES, THREADS, assert_bitwise,
@@ -89,7 +90,7 @@ def test_numpy_idiom(benchmark, n, dtype):
     rng = np.random.default_rng(0)
     benchmark.group = group_name("forward", dtype, n)
     _info(benchmark, "numpy idiom (own RNG)", dtype, n)
-    assert_dropout_like(benchmark(bench.numpy_idiom, x, P, rng), x)
+    assert_dropout_like(benchmark(numpy_idiom, x, P, rng), x)
 
 
 @nthreads

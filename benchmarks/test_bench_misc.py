@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import fastdrop as fd
-from fastdrop import _core, bench, reference
+from fastdrop import _core, reference
+from fastdrop.bench import numpy_idiom
 
 from _bench_util import (
     BASELINE_MAX, P, REFERENCE_MAX, SEED, SIZES, THREADS, assert_bitwise, assert_dropout_like,
@@ -136,7 +137,7 @@ def test_overhead_numpy(benchmark):
     rng = np.random.default_rng(0)
     benchmark.group = OVERHEAD
     _info(benchmark, "numpy idiom", N_SMALL)
-    assert_dropout_like(benchmark(bench.numpy_idiom, x, P, rng), x)
+    assert_dropout_like(benchmark(numpy_idiom, x, P, rng), x)
 
 
 def test_overhead_torch(benchmark, torch_threads):

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 
 import fastdrop as fd
-from fastdrop import _core, bench, reference
+from fastdrop import _core, reference
 
+import baselines
 from _bench_util import (
-    SEED, STRUCT_P, THREADS, assert_bitwise, struct_data, struct_expected,
+    DROPBLOCK_SIZE, SEED, STRUCT_P, THREADS, assert_bitwise, size_id, struct_data, struct_expected,
 )
 
 nthreads = pytest.mark.parametrize("t", THREADS, ids=lambda t: f"{t}thr")
-K = bench.DROPBLOCK_SIZE
+K = DROPBLOCK_SIZE
 MAP_OPS = ("spatial_dropout", "drop_path", "dropblock", "dropblock_shared")
 FLAT_OPS = ("alpha_dropout", "gaussian_dropout")
 
@@ -38,7 +39,7 @@ def _call(op, x, out=None):
 
 def _group(op):
     x = struct_data(_kind(op))
-    shape = "x".join(map(str, x.shape)) if x.ndim > 1 else bench.fmt_size(x.size)
+    shape = "x".join(map(str, x.shape)) if x.ndim > 1 else size_id(x.size)
     return f"structured {op} float32 {shape} p={STRUCT_P}"
 
 
@@ -91,7 +92,7 @@ def test_dropblock_fastdrop_allocating(benchmark, threads, op, t):
 def test_dropblock_timm(benchmark, torch_threads, op, t):
     """timm's drop_block_2d on torch CPU (own RNG, so only checked for shape and zeros), with
     couple_channels matching share_channels."""
-    timm = bench.timm_drop_block()
+    timm = baselines.timm_drop_block()
     if timm is None:
         pytest.skip("timm (and torch) not importable")
     torch = torch_threads(t)

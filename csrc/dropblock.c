@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "fastdrop.h"
+#include "driver.h"
 #include "kernels.h"
 #include "parallel.h"
 #include "strided.h"
@@ -327,13 +328,14 @@ static void out_last(const outmap *om, uint64_t *dst, size_t b0, size_t b1)
 }
 
 #define OUT_WORDS 512     /* words per output work item (4 KiB of mask) */
-#define SEED_GROUP 32768  /* seeds drawn per fd_masked_scale call (whole planes) */
+#define SEED_GROUP 32768  /* seeds drawn per fd_draw_bits call (whole planes) */
 
 /* The seed-plane pass: groups of `gp` seed planes, each drawn in one call and dilated into its
  * dropped planes (written to mask_out directly, or to T for the output pass). */
 typedef struct {
     const dbgeom *g;
     const fd_bernoulli *seeds;
+    const fd_kernels *k;
     uint8_t *mask_out;
     uint64_t *T;
     size_t nplanes, gp, ngroups, swords, Cs, nchan;
@@ -354,8 +356,8 @@ static int planes_body(void *arg, int t, int nt)
     w.nz = (size_t *)malloc((nrows + 1) * sizeof(size_t));
     uint64_t *D = (uint64_t *)malloc((g->pw + 1) * 8);
     w.rows = (uint64_t *)malloc((g->S[0] * g->S[1] + 1) * 8);
-    uint64_t *sw = (uint64_t *)malloc((j->swords + 1) * 8); /* seed keep bits, as words */
-    w.count = fd_kernels_current()->popcount_words;
+    uint64_t *sw = (uint64_t *)malloc((j->swords + 2) * 8); /* seed keep bits (fd_draw_bits) */
+    w.count = j->k->popcount_words;
     int rc = 0;
     uint64_t dropped = 0;
     size_t g0, g1;
@@ -367,8 +369,9 @@ static int planes_body(void *arg, int t, int nt)
         fd_bernoulli b = *j->seeds;
         b.offset += (uint64_t)p0 * g->Gn;
         size_t nseed = (p1 - p0) * g->Gn, gw = (nseed + 63) / 64;
-        sw[gw - 1] = 0; /* the draw writes whole bytes: the rest of its last word is 0 */
-        fd_masked_scale(FD_F32, NULL, NULL, nseed, NULL, (uint8_t *)sw, &b, 0, 0.0, 1);
+        fd_draw_bits(j->k, &b, b.offset, nseed, sw);
+        if (nseed & 63) /* the rest of the last word is 0 */
+            sw[gw - 1] &= (1ull << (nseed & 63)) - 1;
         for (size_t p = p0; p < p1; p++) {
             uint64_t *tp = j->direct ? D : j->T + p * g->pw;
             if (j->direct)
@@ -454,7 +457,7 @@ int fd_dropblock_mask(size_t nbatch, size_t nchan, const size_t sp[3], const siz
     /* planes land on whole bytes of the mask: write them directly, else through T */
     int direct = !channels_last && g.P % 8 == 0;
     size_t gp = g.Gn >= SEED_GROUP ? 1 : SEED_GROUP / (g.Gn ? g.Gn : 1); /* planes per draw */
-    planes_job pj = {&g, seeds, mask_out, NULL, nplanes, gp, (nplanes + gp - 1) / gp,
+    planes_job pj = {&g, seeds, fd_kernels_current(), mask_out, NULL, nplanes, gp, (nplanes + gp - 1) / gp,
                      (gp * g.Gn + 63) / 64, Cs, nchan, direct, share_channels, 0};
     if (!direct) {
         pj.T = (uint64_t *)calloc(nplanes * g.pw + 1, 8);

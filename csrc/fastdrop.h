@@ -25,6 +25,10 @@ typedef struct {
     const ptrdiff_t *strides;
 } fd_view;
 
+/* Philox counter word c2 (the "stream") of plain dropout: every Bernoulli keep mask, reduced
+ * (broadcast) or not. The structured operations' streams are in structured.h. */
+#define FD_STREAM_DROPOUT 0u
+
 /* The Bernoulli keep decision of the mask contract (docs/contract.md). */
 typedef struct {
     uint64_t seed;      /* Philox key = (seed mod 2^32, seed >> 32) */

@@ -1,7 +1,8 @@
 /* Structured dropout kernels: broadcast masks (spatial, locked, embedding dropout, drop_path),
  * alpha and Gaussian dropout, DropBlock. Plain C on raw pointers; no Python in here.
  * Every function is thread-safe, may be called without the GIL, and gives bits that do not
- * depend on the thread count (docs/contract.md, fastdrop/reference.py). */
+ * depend on the thread count (docs/contract.md, fastdrop/reference/). The arithmetic runs in
+ * the tile driver (driver.c). */
 #ifndef FASTDROP_STRUCTURED_H
 #define FASTDROP_STRUCTURED_H
 

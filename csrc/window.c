@@ -1,5 +1,5 @@
 /* fd_masked_scale_window / fd_struct_apply_window: fd_masked_scale and fd_struct_apply
- * (structured.c) on a block (window) of a larger virtual array.
+ * (driver.c) on a block (window) of a larger virtual array.
  *
  * The array being processed is the block at `origin` of a virtual C-order array of shape
  * `gshape`; its element with local multi-index j has global index
@@ -9,14 +9,15 @@
  * of the block (the last non-full dimension and everything after it) is then one contiguous run
  * of global indices starting at offset + G(row start).
  *
- * A whole driver call per row costs ~0.1 us, so rows go one of three ways:
+ * Rows are runs for the tile driver (driver.h), which does all the arithmetic. A whole-array
+ * driver call per row costs ~0.1 us, so rows go one of three ways:
  *   - short rows with Bernoulli bits (run_short_rows): the keep bits of a pass of rows are drawn
  *     with the kernel table into a packed mask (one keep_bits call spanning several rows when
  *     they lie close in the global index), then the pass is one driver call reading the mask;
- *   - rows whose x and y are contiguous (run_rows): straight to the ISA's fused / affine kernels
- *     (lean_row), Gaussian rows batched into one aligned span per call (noise_row);
- *   - otherwise (strided rows, the scalar ISA's dropout, long rows given threads): each row is
- *     handed to fd_masked_scale (or fd_struct_apply) with its global start as the offset.
+ *   - rows whose x and y are contiguous, and mask-only rows (run_rows): one fd_run_span each,
+ *     Gaussian rows batched into one aligned span per call (noise_row);
+ *   - otherwise (strided rows, long rows given threads): each row is a whole-array driver call
+ *     (fd_apply) with its global start as the offset.
  *
  * Packed mask: local C order, ceil(n / 8) bytes. A row whose first local element is not a
  * multiple of 8 has its bits drawn into a per-thread buffer and shifted into place. Rows are
@@ -27,8 +28,8 @@
 #include <string.h>
 
 #include "bits.h"
+#include "driver.h"
 #include "fastdrop.h"
-#include "gaussian.h"
 #include "kernels.h"
 #include "parallel.h"
 #include "strided.h"
@@ -55,12 +56,10 @@ typedef struct {
     uint64_t gstride[MAXDIM];  /* global C-order strides (elements), mod 2^64 */
     uint64_t base;             /* offset + sum(origin * gstride) */
     uint8_t *mask_out;
-    const fd_bernoulli *b;     /* fd_masked_scale rows (op == NULL) */
-    int scaled;
-    double scale;
-    const fd_struct_op *op;    /* fd_struct_apply rows */
-    const fd_kernels *k;
-    int lean;                  /* rows go straight to the kernel table (lean_row, noise_row) */
+    const fd_struct_op *op;    /* the operation (op->mask_out unused: rows write mask_out) */
+    fd_job job;                /* op prepared for fd_run_span */
+    int lean;                  /* rows are spans (fd_run_span, noise_row) */
+    int noise_batch;           /* Gaussian rows short enough to batch (noise_row) */
     int noise_close;           /* Gaussian rows close enough to share a batch */
 } wjob_t;
 
@@ -88,47 +87,6 @@ static void bits_or(uint8_t *dst, size_t pos, const uint8_t *src, size_t n)
         d[k] |= (uint8_t)(v << s);
         if (k + 1 <= last)
             d[k + 1] |= (uint8_t)(v >> (8 - s));
-    }
-}
-
-/* One row whose x and y are contiguous, straight through the ISA's fused kernel (Philox bits
- * and arithmetic per 64-element group), as the drivers' tiles do, without their per-call set-up.
- * mout (NULL: no mask) receives the row's packed bits. */
-static void lean_row(const wjob_t *w, const char *x, char *y, uint64_t g, uint8_t *mout)
-{
-    static const size_t sizes[] = {2, 4, 8};
-    const fd_struct_op *op = w->op;
-    const fd_bernoulli *b = op ? op->bern : w->b;
-    const size_t es = sizes[w->dtype];
-    const float s32 = (float)w->scale, a32 = op ? (float)op->a : 0, b32 = op ? (float)op->b : 0,
-                d32 = op ? (float)op->d : 0;
-    uint64_t bits[FD_TILE / 64 + 1];
-    for (size_t i = 0; i < w->L; i += FD_TILE) {
-        size_t n = w->L - i < FD_TILE ? w->L - i : FD_TILE;
-        uint64_t g0 = g + i;
-        fd_philox_run run = {g0 >> 2, (unsigned)(g0 & 3), (uint32_t)b->seed,
-                             (uint32_t)(b->seed >> 32), b->stream, b->threshold};
-        const char *xp = x + i * es;
-        char *yp = y + i * es;
-        if (op && w->dtype == FD_F32)
-            w->k->affine_f32((const float *)xp, (float *)yp, bits, n, &run, a32, b32, d32);
-        else if (op && w->dtype == FD_F64)
-            w->k->affine_f64((const double *)xp, (double *)yp, bits, n, &run, op->a, op->b,
-                             op->d);
-        else if (op)
-            w->k->affine_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, &run, a32, b32, d32);
-        else if (w->dtype == FD_F32)
-            w->k->fused_f32((const float *)xp, (float *)yp, bits, n, &run, s32, w->scaled);
-        else if (w->dtype == FD_F64)
-            w->k->fused_f64((const double *)xp, (double *)yp, bits, n, &run, w->scale,
-                            w->scaled);
-        else
-            w->k->fused_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, &run, s32, w->scaled);
-        if (mout) {
-            if (n & 63) /* the kernels leave the last word's bits past n unspecified */
-                bits[n / 64] &= (1ull << (n & 63)) - 1;
-            memcpy(mout + i / 8, bits, (n + 7) / 8);
-        }
     }
 }
 
@@ -162,7 +120,7 @@ static void noise_flush(const wjob_t *w, noise_batch *nb, size_t es)
     if (!nb->nrows)
         return;
     size_t len = (nb->used + 127) & ~(size_t)127;
-    fd_gaussian_apply(w->dtype, nb->buf, nb->buf, len, nb->s0, w->op->seed, w->op->sigma);
+    fd_run_span(&w->job, 0, nb->s0, len, nb->buf, nb->buf, NULL);
     for (size_t k = 0; k < nb->nrows; k++)
         memcpy(nb->ydst[k], nb->buf + nb->pos[k] * es, w->L * es);
     nb->nrows = nb->used = 0;
@@ -183,14 +141,14 @@ static void noise_row(const wjob_t *w, noise_batch *nb, const char *x, char *y, 
         nb->used = p + w->L;
 }
 
-/* Rows [r0, r1) on the calling thread; tmp holds ceil(L/8) bytes (or is NULL: no mask). */
+/* Rows [r0, r1) on the calling thread (each row may use nthreads itself); tmp holds ceil(L/8) bytes (or is NULL: no mask). */
 static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nthreads)
 {
     static const size_t sizes[] = {2, 4, 8};
     const int r = w->r, nd = w->ndim;
     const size_t es = sizes[w->dtype];
     noise_batch nb = {0};
-    if (w->lean && nthreads == 1 && w->op && w->op->op == FD_OP_NOISE) {
+    if (w->lean && w->noise_batch && nthreads == 1) {
         nb.buf = calloc(NOISE_SPAN, es); /* zeros: the gaps compute on defined values */
         nb.ydst = malloc(NOISE_SPAN * sizeof *nb.ydst);
         nb.pos = malloc(NOISE_SPAN * sizeof *nb.pos);
@@ -234,8 +192,8 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
         if (w->lean && nthreads == 1 && nb.buf) { /* (a row given threads: the driver's split) */
             noise_row(w, &nb, xd, yd, g, es);
         } else if (w->lean && nthreads == 1) {
-            lean_row(w, xd, yd, g, mout);
-        } else if (w->op) {
+            fd_run_span(&w->job, pos, g, w->L, xd, yd, mout);
+        } else {
             fd_struct_op o = *w->op;
             fd_bernoulli b;
             if (o.bern) {
@@ -247,19 +205,7 @@ static int run_rows(const wjob_t *w, size_t r0, size_t r1, uint8_t *tmp, int nth
             o.mask_out = mout;
             xv.data = xd;
             yv.data = yd;
-            rc = fd_struct_apply(w->dtype, &xv, &yv, &o, nthreads);
-        } else {
-            fd_bernoulli b = *w->b;
-            b.offset = g;
-            if (w->x) {
-                xv.data = xd;
-                yv.data = yd;
-                rc = fd_masked_scale(w->dtype, &xv, &yv, w->L, NULL, mout, &b, w->scaled,
-                                     w->scale, nthreads);
-            } else {
-                rc = fd_masked_scale(w->dtype, NULL, NULL, w->L, NULL, mout, &b, 0, 1.0,
-                                     nthreads);
-            }
+            rc = fd_apply(w->dtype, w->x ? &xv : NULL, w->x ? &yv : NULL, w->L, &o, nthreads);
         }
         if (rc)
             break;
@@ -390,7 +336,7 @@ static void window_bits_chunk(const void *ctx, size_t lo, size_t hi)
 static int short_rows_range(const wjob_t *w, const fd_bernoulli *b, size_t e0, size_t i0,
                             size_t i1, size_t step, uint8_t *scratch, int nthreads)
 {
-    bjob_t m = {w, b, fd_kernels_current(), 0, NULL, 0};
+    bjob_t m = {w, b, w->job.k, 0, NULL, 0};
     /* one draw across rows costs the global stride between rows in Philox words; one draw per
      * row costs its whole 64-word groups plus about a group's worth of setup */
     m.close = w->gstride[w->r - 1] <= 64 * ((w->L + 3 + 63) / 64) + 64;
@@ -413,17 +359,12 @@ static int short_rows_range(const wjob_t *w, const fd_bernoulli *b, size_t e0, s
         shape[0] = (ptrdiff_t)cnt;
         xs.data = w->x->data + (ptrdiff_t)i * w->x->strides[0];
         ys.data = w->y->data + (ptrdiff_t)i * w->y->strides[0];
-        if (w->op) {
-            fd_struct_op o = *w->op;
-            o.bern = NULL;
-            o.mask = m.mask;
-            o.rstrides = NULL;
-            o.mask_out = NULL;
-            rc = fd_struct_apply(w->dtype, &xs, &ys, &o, nthreads);
-        } else {
-            rc = fd_masked_scale(w->dtype, &xs, &ys, nel, m.mask, NULL, b, w->scaled, w->scale,
-                                 nthreads);
-        }
+        fd_struct_op o = *w->op;
+        o.bern = NULL;
+        o.mask = m.mask;
+        o.rstrides = NULL;
+        o.mask_out = NULL;
+        rc = fd_apply(w->dtype, &xs, &ys, nel, &o, nthreads);
     }
     return rc;
 }
@@ -498,25 +439,14 @@ static int rows_body(void *arg, int t, int nt)
 }
 
 /* Rows of w (set up by setup_rows), split between threads in units of 8 rows. */
-static int run_window(wjob_t *w, size_t n, int nthreads)
+static int run_all_rows(wjob_t *w, size_t n, int nthreads)
 {
-    static const size_t sizes[] = {2, 4, 8};
-    const fd_bernoulli *b = w->op ? w->op->bern : w->b;
-    w->k = fd_kernels_current();
-    int contiguous = w->x && rows_contiguous(w->x, w->r, sizes[w->dtype]) &&
-                     rows_contiguous(w->y, w->r, sizes[w->dtype]);
-    if (contiguous && w->op && w->op->op == FD_OP_NOISE) {
-        w->lean = w->L <= NOISE_SPAN - 128; /* batched (noise_row) */
+    const size_t es = w->job.es;
+    w->lean = !w->x || (rows_contiguous(w->x, w->r, es) && rows_contiguous(w->y, w->r, es));
+    if (w->lean && w->op->op == FD_OP_NOISE) {
+        w->noise_batch = w->L <= NOISE_SPAN - 128;
         /* a shared batch computes the gaps between rows, a row alone its 128-aligned span */
         w->noise_close = w->r > 0 && w->gstride[w->r - 1] <= w->L + 128;
-    } else if (contiguous && b && !b->drop_all && b->threshold &&
-               (!w->op || w->op->op == FD_OP_AFFINE)) {
-        if (w->op)
-            w->lean = 1; /* the affine_* kernels are never NULL */
-        else
-            w->lean = w->dtype == FD_F32   ? w->k->fused_f32 != NULL
-                      : w->dtype == FD_F64 ? w->k->fused_f64 != NULL
-                                           : w->k->fused_f16 != NULL;
     }
     size_t R = n / w->L;
 
@@ -537,6 +467,28 @@ static int run_window(wjob_t *w, size_t n, int nthreads)
     }
     rows_job j = {w, R, units, tmpsz, need_tmp};
     return fd_parallel(fd_team_size(n, units, nthreads), rows_body, &j);
+}
+
+/* op (keep bits from the contract, or NOISE) on the block, as rows of the global index. */
+static int run_window(fd_dtype dtype, const fd_view *x, const fd_view *y, int ndim,
+                      const ptrdiff_t *lshape, const uint64_t *gshape, const uint64_t *origin,
+                      const fd_struct_op *op, uint8_t *mask_out, size_t n, int nthreads)
+{
+    wjob_t w = {0};
+    w.dtype = dtype;
+    w.x = x;
+    w.y = y;
+    w.ndim = ndim;
+    w.lshape = lshape;
+    w.mask_out = mask_out;
+    w.op = op;
+    fd_job_init(&w.job, dtype, op, NULL);
+    setup_rows(&w, gshape, origin, w.job.base);
+    const fd_bernoulli *b = op->op == FD_OP_NOISE ? NULL : op->bern;
+    if (b && w.r > 0 && w.L < (x ? SHORT_ROW_DATA : SHORT_ROW_MASK) && !b->drop_all &&
+        b->threshold)
+        return run_short_rows(&w, b, n, nthreads);
+    return run_all_rows(&w, n, nthreads);
 }
 
 static int check_window(int ndim, const ptrdiff_t *lshape, const uint64_t *gshape,
@@ -564,20 +516,13 @@ int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
     /* A stored mask fixes every keep bit: the window does not matter. */
     if (mask_in || n == 0)
         return fd_masked_scale(dtype, x, y, n, mask_in, mask_out, b, scaled, scale, nthreads);
-    wjob_t w = {0};
-    w.dtype = dtype;
-    w.x = x;
-    w.y = y;
-    w.ndim = ndim;
-    w.lshape = lshape;
-    w.mask_out = mask_out;
-    w.b = b;
-    w.scaled = scaled;
-    w.scale = scale;
-    setup_rows(&w, gshape, origin, b->offset);
-    if (w.r > 0 && w.L < (x ? SHORT_ROW_DATA : SHORT_ROW_MASK) && !b->drop_all && b->threshold)
-        return run_short_rows(&w, b, n, nthreads);
-    return run_window(&w, n, nthreads);
+    fd_struct_op op;
+    memset(&op, 0, sizeof op);
+    op.op = FD_OP_SCALE;
+    op.bern = b;
+    op.scaled = scaled;
+    op.scale = scale;
+    return run_window(dtype, x, y, ndim, lshape, gshape, origin, &op, mask_out, n, nthreads);
 }
 
 int fd_struct_apply_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
@@ -591,16 +536,6 @@ int fd_struct_apply_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
     /* keep bits read from a stored (full or reduced) mask are indexed locally: no window */
     if (n == 0 || (op->op != FD_OP_NOISE && !op->bern))
         return fd_struct_apply(dtype, x, y, op, nthreads);
-    wjob_t w = {0};
-    w.dtype = dtype;
-    w.x = x;
-    w.y = y;
-    w.ndim = x->ndim;
-    w.lshape = x->shape;
-    w.mask_out = op->op == FD_OP_NOISE ? NULL : op->mask_out;
-    w.op = op;
-    setup_rows(&w, gshape, origin, op->bern ? op->bern->offset : op->offset);
-    if (op->bern && w.r > 0 && w.L < SHORT_ROW_DATA && !op->bern->drop_all && op->bern->threshold)
-        return run_short_rows(&w, op->bern, n, nthreads);
-    return run_window(&w, n, nthreads);
+    return run_window(dtype, x, y, x->ndim, x->shape, gshape, origin, op,
+                      op->op == FD_OP_NOISE ? NULL : op->mask_out, n, nthreads);
 }

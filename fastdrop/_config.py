@@ -7,8 +7,9 @@ import numpy as np
 
 from fastdrop import _core
 from fastdrop import _validate as V
+from fastdrop._version import __version__
 
-ISAS = _core.ISA_NAMES
+ISAS = _core.ISA_NAMES  # named once, in csrc/isa/ (each table's name)
 _num_threads = None  # None: follow omp_get_max_threads() on every call
 
 
@@ -57,8 +58,6 @@ def set_isa(name=None):
 
 def config():
     """Build and runtime configuration as a dict."""
-    from fastdrop import __version__
-
     return {
         "version": __version__,
         "numpy": np.__version__,

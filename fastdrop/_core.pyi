@@ -1,6 +1,12 @@
 import numpy as np
 
 ISA_NAMES: tuple[str, ...]
+STREAM_DROPOUT: int
+STREAM_DROPBLOCK: int
+STREAM_GAUSSIAN: int
+OP_SCALE: int
+OP_AFFINE: int
+OP_NOISE: int
 
 def masked_scale(x: np.ndarray | None, y: np.ndarray | None, n: int, mask_in: np.ndarray | None,
                  mask_out: np.ndarray | None, seed: int, offset: int, stream: int, threshold: int,

@@ -1,10 +1,12 @@
 # cython: language_level=3
 """Thin Cython layer over the C core: arrays in, pointers out, the kernel run without the GIL.
 
-Callers (fastdrop._api) validate every argument first; nothing here checks values again.
+Callers (fastdrop._plumbing, with keyword arguments) validate every argument first; nothing
+here checks values again. The constants below come from the C headers, their one home.
 """
 cimport numpy as cnp
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.string cimport memset
 
 from fastdrop._kernels cimport *
 
@@ -14,7 +16,14 @@ cnp.import_array()
 
 _DTYPE_CODES = {np.dtype(np.float16): FD_F16, np.dtype(np.float32): FD_F32,
                 np.dtype(np.float64): FD_F64}
-ISA_NAMES = tuple(fd_isa_name(i).decode() for i in range(fd_isa_count()))  # csrc/isa/dispatch.c
+#: The SIMD paths, narrowest first, named by their tables in csrc/isa/ (csrc/isa/dispatch.c).
+ISA_NAMES = tuple(fd_isa_name(i).decode("ascii") for i in range(fd_isa_count()))
+
+#: Philox streams (counter word c2) of the contract (docs/contract.md; csrc/fastdrop.h and
+#: csrc/structured.h): every Bernoulli keep mask, the DropBlock seed grid, the Gaussian normals.
+STREAM_DROPOUT = FD_STREAM_DROPOUT
+STREAM_DROPBLOCK = FD_STREAM_DROPBLOCK
+STREAM_GAUSSIAN = FD_STREAM_GAUSSIAN
 
 
 cdef inline void _view(cnp.ndarray a, fd_view *v) noexcept:
@@ -22,6 +31,22 @@ cdef inline void _view(cnp.ndarray a, fd_view *v) noexcept:
     v.ndim = cnp.PyArray_NDIM(a)
     v.shape = <const Py_ssize_t *>cnp.PyArray_DIMS(a)
     v.strides = <const Py_ssize_t *>cnp.PyArray_STRIDES(a)
+
+
+cdef inline fd_bernoulli _bernoulli(uint64_t seed, uint64_t offset, uint32_t stream,
+                                    uint32_t threshold, bint drop_all) noexcept:
+    """The contract's keep decision (csrc/fastdrop.h): keep iff word >= threshold."""
+    cdef fd_bernoulli b
+    b.seed = seed
+    b.offset = offset
+    b.stream = stream
+    b.threshold = threshold
+    b.drop_all = drop_all
+    return b
+
+
+cdef inline fd_isa _isa(str name) except *:
+    return <fd_isa>ISA_NAMES.index(name)
 
 
 def masked_scale(cnp.ndarray x, cnp.ndarray y, Py_ssize_t n, cnp.ndarray mask_in,
@@ -38,7 +63,7 @@ def masked_scale(cnp.ndarray x, cnp.ndarray y, Py_ssize_t n, cnp.ndarray mask_in
     cdef fd_dtype code = FD_F32
     cdef const uint8_t *min_ = NULL
     cdef uint8_t *mout = NULL
-    cdef fd_bernoulli b
+    cdef fd_bernoulli b = _bernoulli(seed, offset, stream, threshold, drop_all)
     cdef int rc
     if x is not None:
         code = _DTYPE_CODES[x.dtype]
@@ -50,11 +75,6 @@ def masked_scale(cnp.ndarray x, cnp.ndarray y, Py_ssize_t n, cnp.ndarray mask_in
         min_ = <const uint8_t *>cnp.PyArray_DATA(mask_in)
     if mask_out is not None:
         mout = <uint8_t *>cnp.PyArray_DATA(mask_out)
-    b.seed = seed
-    b.offset = offset
-    b.stream = stream
-    b.threshold = threshold
-    b.drop_all = drop_all
     with nogil:
         rc = fd_masked_scale(code, xp, yp, <size_t>n, min_, mout, &b, scaled, scale, nthreads)
     if rc:
@@ -76,24 +96,23 @@ def scaled_copy(cnp.ndarray x, cnp.ndarray y, double scale, int nthreads):
 
 def isa_get():
     """Name of the SIMD path in use."""
-    return ISA_NAMES[<int>fd_isa_get()]
+    return fd_isa_name(fd_isa_get()).decode("ascii")
 
 
 def isa_best():
     """Name of the widest SIMD path this CPU supports."""
-    return ISA_NAMES[<int>fd_isa_best()]
+    return fd_isa_name(fd_isa_best()).decode("ascii")
 
 
 def isa_supported(str name):
-    """Whether this CPU and build support the SIMD path `name`."""
-    cdef int i = ISA_NAMES.index(name)
-    return bool(fd_isa_supported(<fd_isa>i))
+    """Whether this CPU and build support the SIMD path `name` (one of ISA_NAMES)."""
+    return bool(fd_isa_supported(_isa(name)))
 
 
 def isa_set(str name):
-    """Force the SIMD path `name`; returns False when this CPU does not support it."""
-    cdef int i = ISA_NAMES.index(name)
-    return fd_isa_set(<fd_isa>i) == 0
+    """Force the SIMD path `name` (one of ISA_NAMES); returns False when this CPU does not
+    support it."""
+    return fd_isa_set(_isa(name)) == 0
 
 
 def openmp_enabled():

@@ -9,6 +9,9 @@ cdef extern from "fastdrop.h" nogil:
 
     ctypedef int fd_isa
 
+    enum:  # #define FD_STREAM_DROPOUT: the Philox stream of every Bernoulli keep mask
+        FD_STREAM_DROPOUT
+
     ctypedef struct fd_view:
         char *data
         int ndim
@@ -44,6 +47,10 @@ cdef extern from "parallel.h" nogil:
 
 # Structured dropout (csrc/structured.h).
 cdef extern from "structured.h" nogil:
+    enum:  # #defines: the Philox streams of the structured operations
+        FD_STREAM_DROPBLOCK
+        FD_STREAM_GAUSSIAN
+
     ctypedef enum fd_op:
         FD_OP_SCALE
         FD_OP_AFFINE

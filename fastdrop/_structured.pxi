@@ -1,36 +1,20 @@
 # Structured dropout (csrc/structured.c), pulled into fastdrop._core by an include at the end
 # of _core.pyx. Thin wrappers: arrays in, pointers out, every kernel run without the GIL.
-# Callers (fastdrop._structured) validate every argument first; nothing here checks values.
+# Callers (fastdrop._plumbing) validate every argument first; nothing here checks values.
 
-OP_SCALE = 0
-OP_AFFINE = 1
-OP_NOISE = 2
-STREAM_DROPBLOCK = 1
-STREAM_GAUSSIAN = 2
+#: The elementwise operations of fd_struct_apply (csrc/structured.h).
+OP_SCALE = FD_OP_SCALE
+OP_AFFINE = FD_OP_AFFINE
+OP_NOISE = FD_OP_NOISE
 
 
-def struct_apply(cnp.ndarray x, cnp.ndarray y, int op, cnp.ndarray mask, object rstrides,
-                 cnp.ndarray mask_out, bint use_bern, uint64_t seed, uint64_t offset,
-                 uint32_t threshold, bint drop_all, bint scaled, double scale, double a,
-                 double b, double d, double sigma, int nthreads):
-    """y = op(x) with keep bits from the Philox contract (use_bern, stream 0), a full packed
-    mask (`mask`, rstrides None) or a reduced packed mask broadcast with bit strides
-    `rstrides` (one per axis of x, 0 on broadcast axes). NOISE ignores the keep bits and uses
-    the contract normals of (seed, offset + i)."""
-    cdef fd_view xv, yv
+cdef inline fd_struct_op _struct_op(int op, bint scaled, double scale, double a, double b,
+                                    double d, double sigma, uint64_t seed,
+                                    uint64_t offset) noexcept:
+    """An fd_struct_op without keep bits (bern, mask, rstrides, mask_out all NULL)."""
     cdef fd_struct_op o
-    cdef fd_bernoulli bern
-    cdef Py_ssize_t rs[64]
-    cdef int rc, i
-    cdef fd_dtype code = _DTYPE_CODES[x.dtype]
-    _view(x, &xv)
-    _view(y, &yv)
+    memset(&o, 0, sizeof(o))
     o.op = <fd_op>op
-    o.bern = NULL
-    o.mask = NULL
-    o.rstrides = NULL
-    o.mask_bits = 0
-    o.mask_out = NULL
     o.scaled = scaled
     o.scale = scale
     o.a = a
@@ -39,12 +23,26 @@ def struct_apply(cnp.ndarray x, cnp.ndarray y, int op, cnp.ndarray mask, object 
     o.sigma = sigma
     o.seed = seed
     o.offset = offset
+    return o
+
+
+def struct_apply(cnp.ndarray x, cnp.ndarray y, int op, cnp.ndarray mask, object rstrides,
+                 cnp.ndarray mask_out, bint use_bern, uint64_t seed, uint64_t offset,
+                 uint32_t threshold, bint drop_all, bint scaled, double scale, double a,
+                 double b, double d, double sigma, int nthreads):
+    """y = op(x) with keep bits from the Philox contract (use_bern, STREAM_DROPOUT), a full
+    packed mask (`mask`, rstrides None) or a reduced packed mask broadcast with bit strides
+    `rstrides` (one per axis of x, 0 on broadcast axes). NOISE ignores the keep bits and uses
+    the contract normals of (seed, offset + i)."""
+    cdef fd_view xv, yv
+    cdef fd_struct_op o = _struct_op(op, scaled, scale, a, b, d, sigma, seed, offset)
+    cdef fd_bernoulli bern = _bernoulli(seed, offset, FD_STREAM_DROPOUT, threshold, drop_all)
+    cdef Py_ssize_t rs[64]
+    cdef int rc, i
+    cdef fd_dtype code = _DTYPE_CODES[x.dtype]
+    _view(x, &xv)
+    _view(y, &yv)
     if use_bern:
-        bern.seed = seed
-        bern.offset = offset
-        bern.stream = 0
-        bern.threshold = threshold
-        bern.drop_all = drop_all
         o.bern = &bern
     elif mask is not None:
         o.mask = <const uint8_t *>cnp.PyArray_DATA(mask)
@@ -77,18 +75,13 @@ def dropblock_mask(size_t nbatch, size_t nchan, object spatial, object block, bi
     spatial, block: 3 ints each (D, H, W; D = 1 for 2-D maps), block clipped to the map."""
     cdef size_t sp[3]
     cdef size_t kk[3]
-    cdef fd_bernoulli bern
+    cdef fd_bernoulli bern = _bernoulli(seed, offset, FD_STREAM_DROPBLOCK, threshold, drop_all)
     cdef uint64_t kept = 0
     cdef int rc, i
     cdef uint8_t *mp = <uint8_t *>cnp.PyArray_DATA(mask_out)
     for i in range(3):
         sp[i] = spatial[i]
         kk[i] = block[i]
-    bern.seed = seed
-    bern.offset = offset
-    bern.stream = STREAM_DROPBLOCK
-    bern.threshold = threshold
-    bern.drop_all = drop_all
     with nogil:
         rc = fd_dropblock_mask(nbatch, nchan, sp, kk, valid_only, share_channels, channels_last,
                                &bern, mp, &kept, nthreads)

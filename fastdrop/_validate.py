@@ -100,12 +100,12 @@ def boolean(b, name):
     return bool(b)
 
 
-def shape(s, name="shape"):
-    """A shape: an int or a sequence of non-negative ints."""
+def shape(s, name="shape", hi=MAX_INDEX):
+    """A shape: an int or a sequence of non-negative ints below `hi`."""
     if isinstance(s, (numbers.Integral, np.integer)) and not isinstance(s, (bool, np.bool_)):
         s = (s,)
     try:
-        dims = tuple(integer(d, f"{name} entries", 0, MAX_INDEX) for d in s)
+        dims = tuple(integer(d, f"{name} entries", 0, hi) for d in s)
     except TypeError as exc:
         if "entries" in str(exc):
             raise
@@ -169,6 +169,60 @@ def packed_mask(mask, n, name="mask", out=None):
     if out is not None and np.may_share_memory(mask, out):
         return mask.copy()
     return np.ascontiguousarray(mask)
+
+
+def forward_args(x, p, training, return_mask, out):
+    """The arguments most forwards share, checked in this order: (x, p, training, return_mask,
+    out)."""
+    x = float_array(x)
+    p = probability(p)
+    training = boolean(training, "training")
+    return_mask = boolean(return_mask, "return_mask")
+    out = out_array(out, x)
+    return x, p, training, return_mask, out
+
+
+# --- windows: a block of a larger virtual array -------------------------------------------
+def window(win, block, off):
+    """``window=(global_shape, origin)`` for a block of shape `block`: returns the triple
+    (block, global_shape, origin) of tuples and checks ``off + prod(global_shape) <= 2**64``."""
+    if not isinstance(win, (tuple, list)) or len(win) != 2:
+        raise TypeError("window must be a pair (global_shape, origin)")
+    gshape = shape(win[0], "window global_shape", MAX_INDEX + 1)  # (2**64: offset 0, one axis)
+    origin = shape(win[1], "window origin", MAX_INDEX + 1)
+    if len(gshape) != len(block) or len(origin) != len(block):
+        raise ValueError(
+            f"window: global_shape {gshape} and origin {origin} need one entry per dimension "
+            f"of the block {tuple(block)}"
+        )
+    for d, (o, n, g) in enumerate(zip(origin, block, gshape)):
+        if o + n > g:
+            raise ValueError(
+                f"window: the block {tuple(block)} at origin {origin} does not fit in "
+                f"global_shape {gshape} (axis {d}: {o} + {n} > {g})"
+            )
+    if len(block) > 64:
+        raise ValueError("window: at most 64 dimensions")
+    offset(off, math.prod(gshape))
+    return tuple(block), gshape, origin
+
+
+def window_seed(seed, rng):
+    """A forward with window= needs an explicit seed (a generator would hand each block its
+    own offset)."""
+    if seed is None or rng is not None:
+        raise ValueError("window= needs an explicit seed= (and offset=): every block of the "
+                         "global array must use the same (seed, offset)")
+
+
+def forward_window(win, block, seed, off, rng, training):
+    """window= of a forward over a block of shape `block`: None, or validated as by
+    :func:`window` after checking that a training forward has an explicit seed."""
+    if win is None:
+        return None
+    if training:
+        window_seed(seed, rng)
+    return window(win, block, off)
 
 
 # --- structured dropout -------------------------------------------------------------------

@@ -1,5 +1,4 @@
 # Windows into a larger virtual array (csrc/window.c); included from _core.pyx.
-from libc.string cimport memset
 
 
 def masked_scale_window(cnp.ndarray x, cnp.ndarray y, tuple lshape, tuple gshape,
@@ -21,7 +20,7 @@ def masked_scale_window(cnp.ndarray x, cnp.ndarray y, tuple lshape, tuple gshape
     cdef fd_dtype code = FD_F32
     cdef const uint8_t *min_ = NULL
     cdef uint8_t *mout = NULL
-    cdef fd_bernoulli b
+    cdef fd_bernoulli b = _bernoulli(seed, offset, stream, threshold, drop_all)
     cdef int rc
     cdef int d
     if nd > 64 or len(gshape) != nd or len(origin) != nd:
@@ -40,11 +39,6 @@ def masked_scale_window(cnp.ndarray x, cnp.ndarray y, tuple lshape, tuple gshape
         min_ = <const uint8_t *>cnp.PyArray_DATA(mask_in)
     if mask_out is not None:
         mout = <uint8_t *>cnp.PyArray_DATA(mask_out)
-    b.seed = seed
-    b.offset = offset
-    b.stream = stream
-    b.threshold = threshold
-    b.drop_all = drop_all
     with nogil:
         rc = fd_masked_scale_window(code, xp, yp, ls, nd, gs, org, min_, mout, &b, scaled,
                                     scale, nthreads)
@@ -58,15 +52,15 @@ def struct_apply_window(cnp.ndarray x, cnp.ndarray y, int op, tuple gshape, tupl
                         cnp.ndarray mask_out, bint use_bern, uint64_t seed, uint64_t offset,
                         uint32_t threshold, bint drop_all, bint scaled, double scale, double a,
                         double b, double d, double sigma, int nthreads):
-    """struct_apply (keep bits from the contract, stream 0, when use_bern; or NOISE) on the
-    block x at `origin` of a virtual C-order array of shape `gshape` (csrc/window.c).
+    """struct_apply (keep bits from the contract, STREAM_DROPOUT, when use_bern; or NOISE) on
+    the block x at `origin` of a virtual C-order array of shape `gshape` (csrc/window.c).
     gshape, origin: one entry per axis of x (<= 64), validated by the caller."""
     cdef int nd = x.ndim
     cdef uint64_t gs[64]
     cdef uint64_t org[64]
     cdef fd_view xv, yv
-    cdef fd_struct_op o
-    cdef fd_bernoulli bern
+    cdef fd_struct_op o = _struct_op(op, scaled, scale, a, b, d, sigma, seed, offset)
+    cdef fd_bernoulli bern = _bernoulli(seed, offset, FD_STREAM_DROPOUT, threshold, drop_all)
     cdef fd_dtype code = _DTYPE_CODES[x.dtype]
     cdef int rc, i
     if nd > 64 or len(gshape) != nd or len(origin) != nd:
@@ -76,22 +70,7 @@ def struct_apply_window(cnp.ndarray x, cnp.ndarray y, int op, tuple gshape, tupl
         org[i] = origin[i]
     _view(x, &xv)
     _view(y, &yv)
-    memset(&o, 0, sizeof(o))
-    o.op = <fd_op>op
-    o.scaled = scaled
-    o.scale = scale
-    o.a = a
-    o.b = b
-    o.d = d
-    o.sigma = sigma
-    o.seed = seed
-    o.offset = offset
     if use_bern:
-        bern.seed = seed
-        bern.offset = offset
-        bern.stream = 0
-        bern.threshold = threshold
-        bern.drop_all = drop_all
         o.bern = &bern
     if mask_out is not None:
         o.mask_out = <uint8_t *>cnp.PyArray_DATA(mask_out)

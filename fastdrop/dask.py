@@ -27,7 +27,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without dask
 import numpy as np
 
 import fastdrop as fd
+from fastdrop import _formulas as F
 from fastdrop import _validate as V
+from fastdrop._dropblock import window_kept_count
 
 __all__ = [
     "dropout", "dropout_backward", "dropout_mask", "broadcast_dropout",
@@ -391,13 +393,10 @@ __all__ += ["alpha_dropout", "alpha_dropout_backward", "feature_alpha_dropout",
 # a 0-d Dask array (kept_count=).
 def _dropblock_count_block(x, p, K, G, S, data_format, valid_only, share_channels, seed, offset,
                            gshape, block_info=None):
-    from fastdrop import _core
-    from fastdrop import _structured
-
     win = (x.shape, gshape, _origin(block_info))
-    mask = _structured._dropblock_window_mask(win, p, S, K, G, data_format, valid_only,
-                                              share_channels, seed, offset)
-    return np.full((1,) * x.ndim, _core.count_bits(mask, x.size), np.int64)
+    kept = window_kept_count(win, p, S, K, G, data_format, valid_only, share_channels, seed,
+                             offset)
+    return np.full((1,) * x.ndim, kept, np.int64)
 
 
 def _dropblock_block(x, kept, p, block_size, data_format, valid_only, share_channels, scale,
@@ -411,8 +410,6 @@ def _dropblock_block(x, kept, p, block_size, data_format, valid_only, share_chan
 
 def _dropblock(x, p, block_size, seed, offset, data_format, valid_only, share_channels, scale,
                name, backward):
-    from fastdrop import reference as _R
-
     x = _float_dask(x, name)
     p = V.probability(p)
     data_format = V.data_format(data_format)
@@ -423,7 +420,7 @@ def _dropblock(x, p, block_size, seed, offset, data_format, valid_only, share_ch
     share_channels = V.boolean(share_channels, "share_channels")
     scale = V.choice(scale, ("count", "expected"), "scale")
     bs = V.block_size(block_size, x.ndim - 2)
-    N, C, S, K, G = _R.dropblock_geometry(x.shape, bs, data_format, valid_only)
+    N, C, S, K, G = F.dropblock_geometry(x.shape, bs, data_format, valid_only)
     seed = V.seed(seed)
     offset = V.offset(offset, N * (1 if share_channels else C) * _size(G))
     kept = None

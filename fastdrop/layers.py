@@ -24,7 +24,8 @@ Layers: :class:`Dropout`, :class:`SpatialDropout`, :class:`DropPath`, :class:`Dr
 :class:`AlphaDropout`, :class:`FeatureAlphaDropout`, :class:`GaussianDropout`,
 :class:`DropConnect` (a dense layer with a dropped weight mask), and :class:`Sequential`
 to chain anything with ``forward`` / ``backward``. The structured layers run the kernels of
-``fastdrop._structured`` (spatial dropout, drop path, DropBlock, alpha and Gaussian dropout).
+``fastdrop._broadcast`` (spatial dropout, drop path), ``fastdrop._dropblock``, ``fastdrop._alpha``
+and ``fastdrop._gaussian``.
 """
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ import numbers
 
 import numpy as np
 
+from fastdrop import _alpha, _broadcast, _dropblock, _gaussian
 from fastdrop import _validate as V
-from fastdrop._api import dropout, dropout_backward
+from fastdrop._dropout import dropout, dropout_backward
 from fastdrop._generator import Generator, default_generator
 
 __all__ = [
@@ -66,22 +68,19 @@ def mc_mode(enabled=True):
         _MC.reset(token)
 
 
+_FAMILIES = (_broadcast, _dropblock, _alpha, _gaussian)  # the structured-dropout modules
+
+
 def _kernel(name):
-    """A structured-dropout function by name (from fastdrop._structured, issue 4)."""
-    try:
-        from fastdrop import _structured
-    except ImportError:
-        _structured = None
-    fn = getattr(_structured, name, None)
-    if fn is None:
-        import fastdrop
-        fn = getattr(fastdrop, name, None)
-    if fn is None:
-        raise NotImplementedError(
-            f"this layer needs fastdrop.{name} (structured dropout), which this build of "
-            "fastdrop does not provide"
-        )
-    return fn
+    """A structured-dropout function by name, looked up in its module at call time."""
+    for module in _FAMILIES:
+        fn = getattr(module, name, None)
+        if fn is not None:
+            return fn
+    raise NotImplementedError(
+        f"this layer needs fastdrop.{name} (structured dropout), which this build of "
+        "fastdrop does not provide"
+    )
 
 
 class _Recorder(Generator):
@@ -454,7 +453,7 @@ class Dropout(_Stochastic):
 class _Structured(_Stochastic):
     """A layer over a structured kernel ``fn(x, p, *args, **kw)`` and ``fn_backward``."""
 
-    _fn = None       # kernel name in fastdrop._structured
+    _fn = None       # kernel name in one of _FAMILIES
     _fn_args = ()    # positional args after p (e.g. block_size)
 
     def _kw(self):

@@ -204,3 +204,18 @@ def restore_default_generator():
 
 def openmp_disabled_at_build():
     return bool(os.environ.get("FASTDROP_DISABLE_OPENMP"))
+
+
+# --------------------------------------------------------------------------------------------
+# Options of the differential fuzzer (tests/test_fuzz.py)
+# --------------------------------------------------------------------------------------------
+def pytest_addoption(parser):
+    group = parser.getgroup("fastdrop fuzz", "differential fuzzer (tests/test_fuzz.py)")
+    group.addoption("--fuzz-cases", type=int, default=None, metavar="N",
+                    help="number of fuzz cases (default: env FASTDROP_FUZZ_CASES, else the "
+                         "short run's count)")
+    group.addoption("--fuzz-seed", type=int, default=None, metavar="S",
+                    help="run the cases S*1000000 + i, i < N (default: env "
+                         "FASTDROP_FUZZ_SEED, else 0)")
+    group.addoption("--fuzz-only", default=None, metavar="SEEDS",
+                    help="comma-separated case seeds to rerun (overrides the two above)")

@@ -1,6 +1,10 @@
-"""Smoke test of ``python -m fastdrop.bench`` (the profile's plumbing and output checks; no
-timing assertions: speed is measured by the benchmark suite, not by tests)."""
+"""Smoke test of ``python -m fastdrop.bench`` and ``python benchmarks/report.py`` (the
+profile's plumbing, output checks and renderings; no timing assertions: speed is measured by
+the benchmark suite, not by tests). Parts that need torch, numba, timm or matplotlib skip
+without them."""
+import importlib
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -41,6 +45,9 @@ def test_quick_json_fields(quick):
     assert {r["impl"] for r in res["rows"]} >= {"fastdrop", "roofline", "numpy"}
     assert any(r.get("layout") == "T" for r in res["rows"])  # the transposed case ran
     assert "G elem/s" in proc.stdout
+    assert res["baselines"] == []  # comparisons are benchmarks/report.py's
+    assert "Comparisons:" not in proc.stdout and "x faster than timm" not in proc.stdout
+    assert "python benchmarks/report.py" in proc.stdout  # says where the comparisons are
 
 
 def test_quick_every_output_check_passed(quick):
@@ -81,48 +88,144 @@ def test_structured_op_alone(tmp_path):
 def test_structured_check_catches_wrong_output():
     x = np.random.default_rng(0).standard_normal(bench.QUICK_STRUCT_SHAPE, dtype=np.float32)
     y = fd.dropblock(x, bench.STRUCT_P, bench.DROPBLOCK_SIZE, seed=bench.SEED)
-    assert bench._check_struct("dropblock", x, y, bench.STRUCT_P, bench.SEED, [1])
+    assert bench.check_struct("dropblock", x, y, bench.STRUCT_P, bench.SEED, [1])
     y.reshape(-1)[5] = np.nextafter(y.reshape(-1)[5], np.float32(np.inf))
-    assert not bench._check_struct("dropblock", x, y, bench.STRUCT_P, bench.SEED, [1])
+    assert not bench.check_struct("dropblock", x, y, bench.STRUCT_P, bench.SEED, [1])
     z = np.random.default_rng(1).standard_normal(1 << 12, dtype=np.float32)
     g = fd.gaussian_dropout(z, bench.STRUCT_P, seed=bench.SEED)
-    assert bench._check_struct("gaussian_dropout", z, g, bench.STRUCT_P, bench.SEED, [1])
-    assert not bench._check_struct("gaussian_dropout", z, g * np.float32(1.0000001), bench.STRUCT_P,
+    assert bench.check_struct("gaussian_dropout", z, g, bench.STRUCT_P, bench.SEED, [1])
+    assert not bench.check_struct("gaussian_dropout", z, g * np.float32(1.0000001), bench.STRUCT_P,
                                    bench.SEED, [1])
 
 
-def test_markdown_from_saved_json(quick, capsys):
+def test_text_from_saved_json(quick, capsys):
+    path, res, proc = quick
+    assert bench.main(["--load", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.split("command:")[0] == proc.stdout.split("command:")[0]
+
+
+def test_json_to_stdout(quick, capsys):
     path, res, _ = quick
-    assert bench.main(["--load", str(path), "--markdown"]) == 0
+    assert bench.main(["--load", str(path), "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out) == res
+
+
+@pytest.mark.parametrize("flag", [["--markdown"], ["--update-readme", "README.md"], ["--plot", "p.png"],
+                                  ["--baselines"]])
+def test_moved_options(flag, capsys):
+    """The rendering and comparison options point to benchmarks/report.py, measuring nothing."""
+    assert bench.main(["--quick", "--quiet"] + flag) == 2
+    assert "benchmarks/report.py" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# benchmarks/report.py (not installed: imported from the source tree)
+# ---------------------------------------------------------------------------------------------
+BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+README = BENCHMARKS.parent / "README.md"
+
+
+@pytest.fixture(scope="module")
+def report():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield importlib.import_module("report")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """One tiny report run with the comparisons (those importable here), as a script."""
+    out = tmp_path_factory.mktemp("report") / "r.json"
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "report.py"), "--quick", "--quiet",
+                           "--baselines", "--sizes", "2^12", "--threads", "1", "--dtypes", "float32",
+                           "--ops", "forward,dropblock", "--no-transposed", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(out.read_text()), proc
+
+
+def test_report_comparisons(compared):
+    res, proc = compared
+    assert "report.py --quick" in res["meta"]["command"]
+    assert {(b["impl"], b["check"]) for b in res["baselines"]} >= {("fastdrop", "bitwise-equal"), ("numpy", "n/a")}
+    assert all(b["fastdrop_speedup"] > 0 and b["check"] != "FAILED" for b in res["baselines"])
+    assert [r["op"] for r in res["rows"] if r.get("group") == "structured"] == ["dropblock"]
+    assert "Comparisons: float32 forward" in proc.stdout and "x faster than timm" in proc.stdout
+    assert "python benchmarks/report.py in" not in proc.stdout  # no pointer to itself
+
+
+def test_report_torch(compared):
+    pytest.importorskip("torch")
+    res, _ = compared
+    assert "torch" in res["meta"]["versions"]
+    assert any(b["impl"] == "torch" for b in res["baselines"])
+    assert res["overhead"][-1]["impl"] == "torch" and res["overhead"][-1]["vs_fastdrop"] > 0
+
+
+def test_report_numba(compared):
+    pytest.importorskip("numba")
+    res, _ = compared
+    checks = {b["impl"]: b["check"] for b in res["baselines"]}
+    assert checks["numba_philox"] == "bitwise-equal" and checks["numba_own_rng"] == "n/a"
+
+
+def test_report_timm(compared, report):
+    if report.baselines.timm_drop_block() is None:
+        pytest.skip("timm (and torch) not importable")
+    res, _ = compared
+    db = [r for r in res["rows"] if r["op"] == "dropblock"]
+    assert db and all(r["timm_speedup"] > 0 and r["timm_version"] for r in db)
+
+
+def test_report_markdown_from_saved_json(quick, report, capsys):
+    path, res, _ = quick
+    assert report.main(["--load", str(path), "--markdown"]) == 0
     md = capsys.readouterr().out
     assert "| measure | size |" in md and res["meta"]["cpu"] in md
     assert "python -m fastdrop.bench --quick" in md
     assert "| operation (float32) | shape |" in md and "dropblock 2-D, block 7" in md
 
 
-def test_update_readme(quick, tmp_path, capsys):
+def test_report_text_adds_comparison_columns(quick, report, capsys):
+    path, _, proc = quick
+    assert report.main(["--load", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "x faster than timm" in out and "x faster than timm" not in proc.stdout
+    assert "python benchmarks/report.py in" in proc.stdout and "python benchmarks/report.py in" not in out
+
+
+def test_report_update_readme(quick, report, tmp_path):
     path, _, _ = quick
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{bench.SBEGIN}\nstale\n{bench.SEND}\n\n{bench.BEGIN}\nold\n{bench.END}\n\ntail\n")
-    assert bench.main(["--load", str(path), "--update-readme", str(readme)]) == 0
+    readme.write_text(f"# x\n\n{report.SBEGIN}\nstale\n{report.SEND}\n\n{report.BEGIN}\nold\n{report.END}\n\ntail\n")
+    assert report.main(["--load", str(path), "--update-readme", str(readme)]) == 0
     text = readme.read_text()
     assert "old" not in text and "| measure | size |" in text and text.endswith("tail\n")
     assert "stale" not in text
-    head = text.split(bench.SEND)[0]
+    head = text.split(report.SEND)[0]
     assert "| operation (float32) | shape |" in head and "Command: `python -m fastdrop.bench --quick" in head
 
 
-def test_plot(quick, tmp_path):
+def test_readme_has_the_markers(report):
+    text = README.read_text(encoding="utf-8")
+    for marker in (report.BEGIN, report.END, report.SBEGIN, report.SEND):
+        assert text.count(marker) == 1, marker
+
+
+def test_report_plot(quick, report, tmp_path):
     pytest.importorskip("matplotlib")
     path, _, _ = quick
     png = tmp_path / "p.png"
-    assert bench.main(["--load", str(path), "--plot", str(png), "--quiet"]) == 0
+    assert report.main(["--load", str(path), "--plot", str(png), "--quiet"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_plot_without_matplotlib(monkeypatch, capsys, tmp_path):
+def test_report_plot_without_matplotlib(report, monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
-    assert bench.main(["--quick", "--plot", str(tmp_path / "p.png")]) == 2
+    assert report.main(["--quick", "--plot", str(tmp_path / "p.png")]) == 2
     assert "matplotlib" in capsys.readouterr().err
 
 

@@ -17,7 +17,7 @@ def same_bits(a, b):
 
 def _has(name):
     try:
-        from fastdrop import _structured
+        from fastdrop import _broadcast as _structured
     except ImportError:
         _structured = None
     return hasattr(fd, name) or hasattr(_structured, name)
@@ -424,7 +424,7 @@ def test_dropblock_ramp():
 
 
 def test_missing_kernel_message(monkeypatch):
-    from fastdrop import _structured
+    from fastdrop import _broadcast as _structured
     monkeypatch.delattr(_structured, "spatial_dropout", raising=False)
     monkeypatch.delattr(fd, "spatial_dropout", raising=False)
     with pytest.raises(NotImplementedError, match="fastdrop.spatial_dropout"):

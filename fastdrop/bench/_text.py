@@ -1,0 +1,74 @@
+"""The text tables of a result (what ``python -m fastdrop.bench`` prints)."""
+from __future__ import annotations
+
+from ._defaults import OP_LABELS, STRUCT_TARGETS, fmt_size
+from ._machine import busy_note, machine_line
+
+
+def fmt(v, spec=".2f", none="-"):
+    """``v`` formatted with ``spec``, or ``none`` for None."""
+    return none if v is None else format(v, spec)
+
+
+def table(headers, rows, align=None):
+    """A text table: columns padded, ``align`` one letter per column (``l`` or ``r``)."""
+    cols = [headers] + [[str(c) for c in r] for r in rows]
+    w = [max(len(r[i]) for r in cols) for i in range(len(headers))]
+    a = align or "l" * len(headers)
+    line = lambda r: "  ".join(c.rjust(w[i]) if a[i] == "r" else c.ljust(w[i]) for i, c in enumerate(r))
+    return "\n".join([line(headers), "  ".join("-" * x for x in w)] + [line(r) for r in cols[1:]])
+
+
+BASELINES_HINT = ("PyTorch, numba and timm comparisons, the README tables and plots: "
+                  "python benchmarks/report.py in fastdrop's source tree (benchmarks/ is not installed)")
+
+
+def render_text(res, struct_columns=(), struct_note="", sections=(), hint=BASELINES_HINT):
+    """The text tables of a result. ``struct_columns``: more ``(header, align, fn(row))`` columns
+    of the structured table (before "check"), ``struct_note``: more words for its title,
+    ``sections``: more text blocks after it, ``hint``: the line before the command (None: none);
+    ``benchmarks/report.py`` adds its comparisons with them."""
+    meta = res["meta"]
+    out = [f"fastdrop.bench: {machine_line(meta)}",
+           f"p = {meta['p']}, {meta.get('stat', 'median')} of {meta['repeat']} interleaved repetitions; "
+           f"roofline = scaled copy y = x*s on the same arrays and threads; "
+           f"GB/s counts x read + y written + mask bytes",
+           ""]
+    hdr = ["op", "impl", "dtype", "layout", "size", "threads", "ISA", "G elem/s", "GB/s",
+           "G elem/s/core", "x roofline", "x NumPy", "check"]
+    rows = [[OP_LABELS.get(r["op"], r["op"]) if r["impl"] == "fastdrop" else (OP_LABELS["roofline"] if r["impl"] == "roofline" else "forward (NumPy idiom)"),
+             r["impl"], r["dtype"], r["layout"] if r["layout"] == "C" else "transposed",
+             "x".join(map(str, r["shape"])) if "shape" in r else fmt_size(r["size"]),
+             r["threads"] if r["threads_used"] == r["threads"] or r["impl"] == "numpy" else f"{r['threads']} (1 used)",
+             r["isa"] if r["impl"] != "numpy" else "-",
+             fmt(r["gelem_s"], ".3f"), fmt(r["gb_s"], ".1f"), fmt(r["gelem_s_per_core"], ".3f"),
+             fmt(r["roofline_ratio"]), fmt(r["numpy_ratio"], ".1f"), r["check"]]
+            for r in res["rows"] if r.get("group") != "structured"]
+    if rows:
+        out += [table(hdr, rows, "lllllllrrrrrl"), ""]
+    srows = [r for r in res["rows"] if r.get("group") == "structured"]
+    if srows:
+        out.append(f"Structured dropout (float32, p = {srows[0]['p']}; roofline = scaled copy of the same "
+                   f"array{struct_note})")
+        out.append(table(["op", "shape", "threads", "ISA", "G elem/s", "GB/s", "x roofline", "target"]
+                         + [c[0] for c in struct_columns] + ["check"],
+                         [[OP_LABELS.get(r["op"], r["op"]), "x".join(map(str, r["shape"])) if len(r["shape"]) > 1 else fmt_size(r["size"]),
+                           r["threads"], r["isa"], fmt(r["gelem_s"], ".3f"), fmt(r["gb_s"], ".1f"),
+                           fmt(r["roofline_ratio"]), STRUCT_TARGETS.get(r["op"], "")]
+                          + [c[2](r) for c in struct_columns] + [r["check"]] for r in srows],
+                         "llrlrrrl" + "".join(c[1] for c in struct_columns) + "l"))
+        out.append("")
+    for block in sections:
+        out += [block, ""]
+    if res["overhead"]:
+        out.append("Per-call overhead: one 4096-element float32 dropout, kernel included")
+        out.append(table(["call", "us per call", "x fastdrop dropout(x, p)", "check"],
+                         [[o["label"].replace("`", ""), fmt(o["us_per_call"], ".2f"), fmt(o["vs_fastdrop"], ".2f"), o["check"]]
+                          for o in res["overhead"]], "lrrl"))
+        out.append("")
+    if hint:
+        out.append(hint)
+    out.append(f"command: {meta['command']}  ({meta['elapsed_s']:.0f} s)")
+    if busy_note(meta):
+        out.append(busy_note(meta))
+    return "\n".join(out)
