@@ -369,6 +369,47 @@ static int short_rows_range(const wjob_t *w, const fd_bernoulli *b, size_t e0, s
     return rc;
 }
 
+/* Indices [0, count) of a block's leading dimension (or of its rows) cut between `team`
+ * threads in units of 8, so that every thread's range starts on a packed-mask byte, each
+ * thread with a scratch buffer of `scratch` bytes (none when 0); range(ctx, lo, hi, buf,
+ * inner) runs one range, its own work on `inner` threads (1 inside a team). */
+typedef int (*range_fn)(const void *ctx, size_t lo, size_t hi, uint8_t *buf, int inner);
+
+typedef struct {
+    size_t count, scratch;
+    range_fn range;
+    const void *ctx;
+} eights_job;
+
+static int eights_body(void *arg, int t, int nt)
+{
+    const eights_job *j = (const eights_job *)arg;
+    size_t lo, hi;
+    fd_share((j->count + 7) / 8, t, nt, &lo, &hi);
+    lo *= 8;
+    hi = hi * 8 < j->count ? hi * 8 : j->count;
+    if (lo >= hi)
+        return 0;
+    uint8_t *buf = j->scratch ? malloc(j->scratch) : NULL;
+    int rc = j->scratch && !buf ? -2 : j->range(j->ctx, lo, hi, buf, 1);
+    free(buf);
+    return rc;
+}
+
+static int run_in_eights(size_t count, size_t scratch, int team, int inner, range_fn range,
+                         const void *ctx)
+{
+    eights_job j = {count, scratch, range, ctx};
+    if (team > 1)
+        return fd_parallel(team, eights_body, &j);
+    uint8_t *buf = scratch ? malloc(scratch) : NULL;
+    if (scratch && !buf)
+        return -2;
+    int rc = range(ctx, 0, count, buf, inner);
+    free(buf);
+    return rc;
+}
+
 /* Short rows (w set up by setup_rows, r >= 1, bits drawn from b). Threads split dim 0 in units
  * of 8 indices inside one parallel region (a region per pass would cost a scheduler time slice
  * each on a busy machine); a block with fewer than 16 indices on dim 0 runs its passes in order,
@@ -376,23 +417,13 @@ static int short_rows_range(const wjob_t *w, const fd_bernoulli *b, size_t e0, s
 typedef struct {
     const wjob_t *w;
     const fd_bernoulli *b;
-    size_t n0, e0, step, units, scratch_bytes;
+    size_t e0, step;
 } short_rows_job;
 
-static int short_rows_body(void *arg, int t, int nt)
+static int short_rows_fn(const void *ctx, size_t lo, size_t hi, uint8_t *scratch, int inner)
 {
-    const short_rows_job *j = (const short_rows_job *)arg;
-    size_t lo, hi;
-    fd_share(j->units, t, nt, &lo, &hi);
-    lo *= 8;
-    hi = hi * 8 < j->n0 ? hi * 8 : j->n0;
-    if (lo >= hi)
-        return 0;
-    uint8_t *scratch = j->scratch_bytes ? malloc(j->scratch_bytes) : NULL;
-    int rc = j->scratch_bytes && !scratch ? -2
-             : short_rows_range(j->w, j->b, j->e0, lo, hi, j->step, scratch, 1);
-    free(scratch);
-    return rc;
+    const short_rows_job *j = (const short_rows_job *)ctx;
+    return short_rows_range(j->w, j->b, j->e0, lo, hi, j->step, scratch, inner);
 }
 
 static int run_short_rows(const wjob_t *w, const fd_bernoulli *b, size_t n, int nthreads)
@@ -403,39 +434,15 @@ static int run_short_rows(const wjob_t *w, const fd_bernoulli *b, size_t n, int 
     if (step < 8)
         step = 8;
     size_t scratch_bytes = w->mask_out ? 0 : (step < n0 ? step : n0) * e0 / 8 + 8;
-    size_t units = (n0 + 7) / 8;
     nthreads = fd_team_size(n, (size_t)-1, nthreads);
-    if (nthreads > 1 && n0 >= 16) {
-        short_rows_job j = {w, b, n0, e0, step, units, scratch_bytes};
-        return fd_parallel(fd_team_size(n, units, nthreads), short_rows_body, &j);
-    }
-    uint8_t *scratch = scratch_bytes ? malloc(scratch_bytes) : NULL;
-    if (scratch_bytes && !scratch)
-        return -2;
-    int rc = short_rows_range(w, b, e0, 0, n0, step, scratch, nthreads);
-    free(scratch);
-    return rc;
+    int team = nthreads > 1 && n0 >= 16 ? fd_team_size(n, (n0 + 7) / 8, nthreads) : 1;
+    short_rows_job j = {w, b, e0, step};
+    return run_in_eights(n0, scratch_bytes, team, nthreads, short_rows_fn, &j);
 }
 
-typedef struct {
-    const wjob_t *w;
-    size_t R, units, tmpsz;
-    int need_tmp;
-} rows_job;
-
-static int rows_body(void *arg, int t, int nt)
+static int rows_fn(const void *ctx, size_t lo, size_t hi, uint8_t *tmp, int inner)
 {
-    const rows_job *j = (const rows_job *)arg;
-    size_t lo, hi;
-    fd_share(j->units, t, nt, &lo, &hi);
-    lo *= 8;
-    hi = hi * 8 < j->R ? hi * 8 : j->R;
-    if (lo >= hi)
-        return 0;
-    uint8_t *tmp = j->need_tmp ? malloc(j->tmpsz) : NULL;
-    int rc = j->need_tmp && !tmp ? -2 : run_rows(j->w, lo, hi, tmp, 1);
-    free(tmp);
-    return rc;
+    return run_rows((const wjob_t *)ctx, lo, hi, tmp, inner);
 }
 
 /* Rows of w (set up by setup_rows), split between threads in units of 8 rows. */
@@ -452,21 +459,11 @@ static int run_all_rows(wjob_t *w, size_t n, int nthreads)
 
     if (w->mask_out) /* rows not starting on a byte are OR-ed in: start from zeros */
         memset(w->mask_out, 0, (n + 7) / 8);
-    int need_tmp = w->mask_out && (w->L & 7);
-    size_t tmpsz = (w->L + 7) / 8 + 8;
-    size_t units = (R + 7) / 8; /* 8 rows start on a byte boundary */
+    size_t tmpsz = w->mask_out && (w->L & 7) ? (w->L + 7) / 8 + 8 : 0;
     nthreads = fd_team_size(n, (size_t)-1, nthreads);
-    if (nthreads <= 1 || R < 16) {
-        /* few rows (or a small block): rows in order, each row may use threads itself */
-        uint8_t *tmp = need_tmp ? malloc(tmpsz) : NULL;
-        if (need_tmp && !tmp)
-            return -2;
-        int rc = run_rows(w, 0, R, tmp, nthreads);
-        free(tmp);
-        return rc;
-    }
-    rows_job j = {w, R, units, tmpsz, need_tmp};
-    return fd_parallel(fd_team_size(n, units, nthreads), rows_body, &j);
+    /* few rows (or a small block): rows in order, each row may use threads itself */
+    int team = nthreads > 1 && R >= 16 ? fd_team_size(n, (R + 7) / 8, nthreads) : 1;
+    return run_in_eights(R, tmpsz, team, nthreads, rows_fn, w);
 }
 
 /* op (keep bits from the contract, or NOISE) on the block, as rows of the global index. */
