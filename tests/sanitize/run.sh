@@ -11,7 +11,8 @@
 #     they also switch paths and thread counts 1-3 themselves),
 #   - the remaining tests that reach C code (layers, MC, stats, examples, bench) once.
 # tests/test_dask.py is left out: it runs the same kernels per chunk inside a dask.distributed
-# cluster of worker processes, which does not survive the preloaded runtime.
+# cluster of worker processes, and under the preloaded runtime the cluster loses its workers
+# (after the test that kills one) and the next test waits forever.
 #
 # Any sanitizer report fails the run (non-zero exit), whether pytest passed or not. The only
 # exceptions are the entries in tests/sanitize/ubsan.supp (known findings, each with its reason;
@@ -72,8 +73,8 @@ PY
 fi
 
 # 3. Sanitizer runtimes: preloaded, since Python itself is not instrumented.
-asan=$("$cc" -print-file-name=libasan.so)
-ubsan=$("$cc" -print-file-name=libubsan.so)
+asan=$(${cc%% *} -print-file-name=libasan.so)
+ubsan=$(${cc%% *} -print-file-name=libubsan.so)
 for lib in "$asan" "$ubsan"; do
     [ -f "$lib" ] || fail "$cc has no ${lib##*/} (needs GCC's libasan/libubsan, e.g. apt-get install gcc)"
 done
@@ -113,7 +114,8 @@ assert os.path.dirname(fastdrop.__file__) == os.path.join(os.getcwd(), "fastdrop
 if not c["openmp"]:
     sys.exit("the sanitizer build has no OpenMP (openmp=False): see the setup.py warning")
 print(" ".join(c["isa_supported"]), c["threads"])
-' 2>&1) || { grep -i "openmp" "$work/build.log" | tail -3; fail "$info"; }
+' 2>"$work/config.err") || { cat "$work/config.err"; grep -i "warning.*openmp" "$work/build.log" | tail -3
+                             fail "fastdrop.config() check in the sanitizer build"; }
 read -r -a isas <<<"${info% *}"
 say "openmp=True, ${info##* } threads by default, SIMD paths: ${isas[*]}"
 
