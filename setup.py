@@ -6,6 +6,8 @@ than failing. SIMD paths are compiled with per-function target attributes and ch
 so the default build never uses ``-march=native`` and runs on any x86-64.
 """
 import os
+import shlex
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -36,8 +38,23 @@ OPENMP_PROBE = textwrap.dedent("""
 """)
 
 
+class _ProbeFailed(Exception):
+    """A probe command failed; the message is the compiler's own output."""
+
+
+def _brief(output, tmp):
+    """The compiler's diagnostic in a line or two (temporary paths removed)."""
+    output = output.replace(tmp + os.sep, "").replace(tmp.lstrip(os.sep) + os.sep, "")
+    lines = [l.strip() for l in output.splitlines()]
+    lines = [l for l in lines if l]
+    keys = ("error", "undefined reference", "cannot find", "not found", "unrecognized")
+    picked = [l for l in lines if any(k in l.lower() for k in keys)] or lines[-2:]
+    text = "; ".join(picked[:2]) + (" ..." if len(picked) > 2 else "")
+    return (text[:300] + " ...") if len(text) > 300 else (text or "no compiler output")
+
+
 def openmp_flags(compiler):
-    """Return (compile_args, link_args) for OpenMP, or ([], []) with a warning."""
+    """Return (compile_args, link_args) for OpenMP, or ([], []) with a warning saying why."""
     if os.environ.get("FASTDROP_DISABLE_OPENMP"):
         warnings.warn("FASTDROP_DISABLE_OPENMP is set: building fastdrop without OpenMP (serial).")
         return [], []
@@ -47,19 +64,45 @@ def openmp_flags(compiler):
         flags = (["-Xpreprocessor", "-fopenmp"], ["-lomp"])
     else:
         flags = (["-fopenmp"], ["-fopenmp"])
+    # Build the probe as the extension is built. compiler.compile already runs with the
+    # environment's CFLAGS (setuptools puts them in compiler_so), but link_executable uses the
+    # bare compiler, while the extension's link adds LDFLAGS and CFLAGS: without them a
+    # CFLAGS/LDFLAGS="-fsanitize=..." build would fail this probe and go serial for no reason.
+    env_link = []
+    if compiler.compiler_type != "msvc":
+        env_link = shlex.split(os.environ.get("LDFLAGS", "")) + shlex.split(os.environ.get("CFLAGS", ""))
+
+    def spawn(cmd, **kwargs):  # quiet on success; keep the output for the warning on failure
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True, errors="replace")
+        if proc.returncode != 0:
+            raise _ProbeFailed(proc.stdout)
+
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as f:
             f.write(OPENMP_PROBE)
+        step = "compile"
+        own_spawn = "spawn" in vars(compiler)
+        saved_spawn = compiler.spawn
+        compiler.spawn = spawn
         try:
             objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags[0])
-            compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=flags[1])
+            step = "link"
+            compiler.link_executable(objs, "probe", output_dir=tmp, extra_preargs=env_link,
+                                     extra_postargs=flags[1])
         except Exception as exc:  # any compile or link failure means "no OpenMP"
+            why = _brief(str(exc), tmp) if isinstance(exc, _ProbeFailed) else repr(exc)
             warnings.warn(
-                "fastdrop: this compiler cannot build OpenMP code (%s); building a serial "
-                "fastdrop. fastdrop.show_config() will report openmp=False." % exc.__class__.__name__
+                "fastdrop: the OpenMP probe failed to %s (%s); building a serial fastdrop. "
+                "fastdrop.show_config() will report openmp=False." % (step, why)
             )
             return [], []
+        finally:
+            if own_spawn:
+                compiler.spawn = saved_spawn
+            else:
+                del compiler.spawn
     return flags
 
 
