@@ -32,7 +32,15 @@ void fd_strided_init(fd_strided *v, const fd_view *src, size_t itemsize)
             v->ndim++;
         }
     }
-    v->contiguous = v->ndim == 0 || (v->ndim == 1 && v->strides[0] == (ptrdiff_t)itemsize);
+    if (v->ndim == 0) { /* a single element: one run of one */
+        v->ndim = 1;
+        v->shape[0] = 1;
+        v->strides[0] = (ptrdiff_t)itemsize;
+    }
+    /* the kernels take contiguous data as typed pointers: only when aligned to the element (a
+     * NumPy view can start at any byte; it then goes through the tile buffers) */
+    v->contiguous = v->ndim == 1 && v->strides[0] == (ptrdiff_t)itemsize &&
+                    (uintptr_t)v->data % itemsize == 0;
 }
 
 /* Copy elements [i0, i0+n) in C order between the view and a packed buffer. */
@@ -54,12 +62,13 @@ void fd_strided_copy(const fd_strided *v, size_t i0, size_t n, char *buf, size_t
             run = n;
         char *q = p;
         switch (es) {
+/* the array side through memcpy: its elements need not be aligned (a plain move either way) */
 #define COPY(T)                                                                    \
     for (size_t j = 0; j < run; j++, q += st)                                      \
         if (gather)                                                                \
-            ((T *)buf)[j] = *(const T *)q;                                         \
+            memcpy((T *)buf + j, q, sizeof(T));                                    \
         else                                                                       \
-            *(T *)q = ((const T *)buf)[j];                                         \
+            memcpy(q, (const T *)buf + j, sizeof(T));                              \
     break;
         case 2: COPY(uint16_t)
         case 4: COPY(uint32_t)
@@ -190,10 +199,10 @@ void fd_panel_copy(const fd_strided *v, size_t pa, size_t pb, char *buf, size_t 
             char *m = rowp[r] + (ptrdiff_t)c0 * sl;                                        \
             T *bp = (T *)buf + boff[r];                                                    \
             for (size_t c = c0; c < c1; c++, m += sl)                                      \
-                if (gather)                                                                \
-                    bp[c] = *(const T *)m;                                                 \
+                if (gather) /* (memcpy: the array's elements need not be aligned) */      \
+                    memcpy(bp + c, m, sizeof(T));                                          \
                 else                                                                       \
-                    *(T *)m = bp[c];                                                       \
+                    memcpy(m, bp + c, sizeof(T));                                          \
         }                                                                                  \
     }                                                                                      \
     break;

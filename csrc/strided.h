@@ -15,7 +15,7 @@ typedef struct {
     int ndim;
     ptrdiff_t shape[64];
     ptrdiff_t strides[64];
-    int contiguous; /* one run of elements of itemsize */
+    int contiguous; /* one run of elements of itemsize, aligned to it */
     size_t itemsize; /* bytes per element (sets a panel's height) */
 } fd_strided;
 

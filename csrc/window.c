@@ -90,15 +90,21 @@ static void bits_or(uint8_t *dst, size_t pos, const uint8_t *src, size_t n)
     }
 }
 
-/* Whether the rows of v (dims [r, ndim)) are contiguous runs of elements of size es. */
+/* Whether the rows of v (dims [r, ndim)) are contiguous runs of aligned elements of size es
+ * (the kernels take them as typed pointers). */
 static int rows_contiguous(const fd_view *v, int r, size_t es)
 {
     ptrdiff_t want = (ptrdiff_t)es;
+    if ((uintptr_t)v->data % es)
+        return 0;
     for (int d = v->ndim - 1; d >= r; d--) {
         if (v->shape[d] != 1 && v->strides[d] != want)
             return 0;
         want *= v->shape[d];
     }
+    for (int d = 0; d < r; d++) /* every row starts aligned */
+        if ((size_t)(v->strides[d] < 0 ? -v->strides[d] : v->strides[d]) % es)
+            return 0;
     return 1;
 }
 

@@ -2,8 +2,7 @@
 # The test suite against an AddressSanitizer + UBSan build of fastdrop, with OpenMP.
 #
 # Copies the tracked source tree to a temporary directory, builds the extension there in place with
-#   CFLAGS=LDFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-#                   -fsanitize-recover=alignment -g"
+#   CFLAGS=LDFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g"
 # (setup.py's own -O3 comes after CFLAGS, so the kernels are checked as released, vectorised loops
 # included), checks that the build has OpenMP and is instrumented, then runs pytest with the
 # compiler's libasan/libubsan preloaded into the (uninstrumented) Python:
@@ -14,9 +13,8 @@
 # cluster of worker processes, and under the preloaded runtime the cluster loses its workers
 # (after the test that kills one) and the next test waits forever.
 #
-# Any sanitizer report fails the run (non-zero exit), whether pytest passed or not. The only
-# exceptions are the entries in tests/sanitize/ubsan.supp (known findings, each with its reason;
-# FASTDROP_SANITIZE_NO_SUPPRESS=1 runs without them). Usage: bash tests/sanitize/run.sh
+# Any sanitizer report fails the run (non-zero exit), whether pytest passed or not.
+# Usage: bash tests/sanitize/run.sh
 # Env: PYTHON (default python), CC (default: the compiler Python builds extensions with).
 # Needs git (or copies the tree without build products), a GCC with libasan/libubsan, and
 # Cython/setuptools (installed with pip from pyproject.toml's build requirements if missing).
@@ -80,29 +78,21 @@ for lib in "$asan" "$ubsan"; do
 done
 
 # 4. The instrumented build, with OpenMP.
-san="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
-san+=" -fsanitize-recover=alignment -g"  # alignment recoverable only so ubsan.supp can apply
+san="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g"
 say "building with CFLAGS=LDFLAGS=\"$san\""
 t0=$SECONDS
 (cd "$src" && CC="$cc" CFLAGS="$san" LDFLAGS="$san" "$py" setup.py build_ext --inplace -q) \
     >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; fail "the sanitizer build failed"; }
 say "built in $((SECONDS - t0)) s"
 so=$(ls "$src"/fastdrop/_core*.so)
-nm -D --undefined-only "$so" | grep -q __asan_init || fail "$so is not instrumented"
+nm -D --undefined-only "$so" | grep __asan_init >/dev/null || fail "$so is not instrumented"
 
-supp=$here/ubsan.supp
 preload="$asan $ubsan${LD_PRELOAD:+ $LD_PRELOAD}"
 # sanpy ARGS: Python with the runtimes preloaded (only Python and the processes it starts; not
 # the shell tools here, whose own sanitizer messages would count as reports)
 sanpy() { LD_PRELOAD="$preload" "$py" "$@"; }
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:log_path=$work/asan"  # Python leaks by design
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1"
-if [ -z "${FASTDROP_SANITIZE_NO_SUPPRESS:-}" ]; then
-    UBSAN_OPTIONS+=":suppressions=$supp"
-    nsupp=$(grep -c '^[a-z]' "$supp" || true)
-else
-    nsupp=0
-fi
 export PYTHONUNBUFFERED=1 PYTHONFAULTHANDLER=1
 unset FASTDROP_ISA
 
@@ -169,5 +159,4 @@ run other - "${other_tests[@]}"
 
 printf 'sanitize:   %s\n' "${summary[@]}"
 msg="no AddressSanitizer/UBSan reports in $total passed tests (SIMD paths: ${isas[*]}; OpenMP on)"
-[ "$nsupp" != 0 ] && msg+="; known findings suppressed: $nsupp entries of tests/sanitize/ubsan.supp"
 say "OK: $msg, $((SECONDS - start)) s in all"
