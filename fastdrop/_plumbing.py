@@ -106,29 +106,29 @@ def naive_inference(x, y, p):
 
 
 # --- kernel calls -------------------------------------------------------------------------
-def _keep(p):
-    """The kernels' form of a drop probability: a threshold, and drop_all for p = 1."""
-    return {"threshold": F.threshold(p), "drop_all": p == 1.0}
-
-
-def _scale(scale):
-    return {"scaled": scale is not None, "scale": 1.0 if scale is None else scale}
-
+# (The kernel calls below spell their keyword arguments out: building them in dicts costs
+# more than the kernel itself for small arrays.) The kernels' form of a drop probability is a
+# threshold, and drop_all for p = 1; scale None is scaled=False.
 
 def masked_scale(x, y, n, *, scale=None, mask_in=None, mask_out=None, p=0.0, seed=None,
                  offset=None, stream=STREAM_DROPOUT, win=None):
     """y = keep ? x * scale : +0 over n elements (x and y None: only the keep bits, into
     mask_out). The keep bits come from the packed `mask_in` or else from the contract (`p`,
     `seed`, `offset`, `stream`, `win`); mask_out, when given, receives them packed."""
-    kw = dict(x=x, y=y, mask_in=mask_in, mask_out=mask_out, seed=seed or 0,
-              offset=offset or 0, stream=stream, **_keep(p), **_scale(scale),
-              nthreads=get_num_threads())
+    seed, offset = seed or 0, offset or 0
+    scaled, scale = scale is not None, 1.0 if scale is None else scale
     if win is None:
         if n:  # (an empty array may sit at offset 2**64, past the counter)
-            _core.masked_scale(n=n, **kw)
+            _core.masked_scale(x=x, y=y, n=n, mask_in=mask_in, mask_out=mask_out, seed=seed,
+                               offset=offset, stream=stream, threshold=F.threshold(p),
+                               drop_all=p == 1.0, scaled=scaled, scale=scale,
+                               nthreads=get_num_threads())
     elif 0 not in win[0]:
-        gshape, origin, kw["offset"] = _fit_window(win, kw["offset"])
-        _core.masked_scale_window(lshape=win[0], gshape=gshape, origin=origin, **kw)
+        gshape, origin, offset = _fit_window(win, offset)
+        _core.masked_scale_window(x=x, y=y, lshape=win[0], gshape=gshape, origin=origin,
+                                  mask_in=mask_in, mask_out=mask_out, seed=seed, offset=offset,
+                                  stream=stream, threshold=F.threshold(p), drop_all=p == 1.0,
+                                  scaled=scaled, scale=scale, nthreads=get_num_threads())
 
 
 def _fit_window(win, offset):
@@ -153,20 +153,26 @@ def draw(n, p, seed, offset, *, stream=STREAM_DROPOUT, win=None):
 
 def _struct_apply(x, y, op, *, mask=None, rstrides=None, mask_out=None, p=None, seed=0,
                   offset=0, scale=None, abd=(0.0, 0.0, 0.0), sigma=0.0, win=None):
-    """One fused pass of the tile driver (csrc/driver.c) over x into y. Keep bits from the contract (stream
-    STREAM_DROPOUT) when `p` is given, else from `mask` (reduced by `rstrides`, when given);
+    """One fused pass of the tile driver (csrc/driver.c) over x into y. Keep bits from the
+    contract (stream STREAM_DROPOUT) when `p` is given, else from `mask` (reduced by `rstrides`, when given);
     NOISE uses the normals of (seed, offset). With `win`: only contract bits or NOISE."""
     if x.size == 0:
         return
     use_bern = p is not None
-    kw = dict(x=x, y=y, op=op, mask_out=mask_out, use_bern=use_bern, seed=seed, offset=offset,
-              **_keep(p if use_bern else 0.0), **_scale(scale), a=abd[0], b=abd[1],
-              d=abd[2], sigma=sigma, nthreads=get_num_threads())
+    threshold, drop_all = (F.threshold(p), p == 1.0) if use_bern else (0, False)
+    scaled, scale = scale is not None, 1.0 if scale is None else scale
     if win is None:
-        _core.struct_apply(mask=mask, rstrides=rstrides, **kw)
+        _core.struct_apply(x=x, y=y, op=op, mask=mask, rstrides=rstrides, mask_out=mask_out,
+                           use_bern=use_bern, seed=seed, offset=offset, threshold=threshold,
+                           drop_all=drop_all, scaled=scaled, scale=scale, a=abd[0], b=abd[1],
+                           d=abd[2], sigma=sigma, nthreads=get_num_threads())
     else:
-        gshape, origin, kw["offset"] = _fit_window(win, offset)
-        _core.struct_apply_window(gshape=gshape, origin=origin, **kw)
+        gshape, origin, offset = _fit_window(win, offset)
+        _core.struct_apply_window(x=x, y=y, op=op, gshape=gshape, origin=origin,
+                                  mask_out=mask_out, use_bern=use_bern, seed=seed, offset=offset,
+                                  threshold=threshold, drop_all=drop_all, scaled=scaled,
+                                  scale=scale, a=abd[0], b=abd[1], d=abd[2], sigma=sigma,
+                                  nthreads=get_num_threads())
 
 
 def scale_by_mask(x, y, mask, rstrides, scale):
@@ -196,7 +202,8 @@ def dropblock_mask(N, C, S, K, valid_only, share_channels, channels_last, seed, 
     return _core.dropblock_mask(nbatch=N, nchan=C, spatial=pad + S, block=pad + K,
                                 valid_only=valid_only, share_channels=share_channels,
                                 channels_last=channels_last, seed=seed, offset=offset,
-                                **_keep(rate), mask_out=mask_out, nthreads=get_num_threads())
+                                threshold=F.threshold(rate), drop_all=rate == 1.0,
+                                mask_out=mask_out, nthreads=get_num_threads())
 
 
 def count_bits(mask, n):
