@@ -240,3 +240,39 @@ def test_bad_arguments():
         bench.build_parser().parse_args(["--ops", "sideways"])
     with pytest.raises(SystemExit):
         bench.build_parser().parse_args(["--sizes", "big"])
+
+
+def _guard_result(rates_by_isa, default="avx512"):
+    rows = [{"op": "forward", "impl": "fastdrop", "dtype": "float32", "layout": "C",
+             "size": 1 << 20, "threads": 1, "isa": isa, "gelem_s": g}
+            for isa, g in rates_by_isa.items()]
+    return {"meta": {"isa": list(rates_by_isa), "isa_default": default}, "rows": rows}
+
+
+def test_isa_guard_flags_a_slow_default():
+    from fastdrop.bench._text import isa_guard, render_guard
+
+    (key, rates, default, ratio, flagged), = isa_guard(
+        _guard_result({"avx2": 2.0, "avx512": 1.7}))
+    assert default == "avx512" and rates == {"avx2": 2.0, "avx512": 1.7}
+    assert ratio == pytest.approx(0.85) and flagged
+    assert "SLOWER" in render_guard(_guard_result({"avx2": 2.0, "avx512": 1.7}))
+    # within 10 %: not flagged; one path only: no guard at all
+    assert not isa_guard(_guard_result({"avx2": 2.0, "avx512": 1.85}))[0][4]
+    assert isa_guard(_guard_result({"avx512": 1.0})) == []
+    assert render_guard(_guard_result({"avx512": 1.0})) == ""
+
+
+def test_isa_all_profiles_every_path_side_by_side():
+    proc = subprocess.run([sys.executable, "-m", "fastdrop.bench", "--quick", "--isa", "all",
+                           "--no-numpy", "--no-overhead", "--no-transposed", "--dtypes",
+                           "float32", "--ops", "forward", "--sizes", "2^12", "--threads", "1"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    if len(fd.supported_isas()) < 2:
+        assert "ISA paths side by side" not in proc.stdout
+        return
+    assert "ISA paths side by side" in proc.stdout
+    header = next(l for l in proc.stdout.splitlines() if l.startswith("op ") and "default / best" in l)
+    for isa in fd.supported_isas():
+        assert isa in header

@@ -34,7 +34,7 @@ from ._defaults import (CHECK_WINDOW, DEFAULT_SIZES, DROPBLOCK_SIZE, DTYPES, FUL
                         STRUCT_P, STRUCT_SHAPE, STRUCT_TARGETS, fmt_size, parse_size)
 from ._machine import Watch, busy_note, cpu_model, machine_line
 from ._profile import numpy_idiom, run
-from ._text import BASELINES_HINT, fmt, render_text, table
+from ._text import BASELINES_HINT, fmt, isa_guard, render_text, table
 from ._timing import Kernel, measure
 
 __all__ = [
@@ -50,4 +50,5 @@ __all__ = [
     "Kernel", "measure", "check_windows", "check_values", "check_mask", "check_struct",
     # machine and text output
     "Watch", "cpu_model", "machine_line", "busy_note", "render_text", "table", "fmt", "BASELINES_HINT",
+    "isa_guard",
 ]

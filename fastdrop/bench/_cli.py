@@ -57,8 +57,10 @@ def add_profile_arguments(ap):
                          f"2^24; --quick: small ones): {', '.join(STRUCT_OPS)}")
     ap.add_argument("--dtypes", type=_csv("dtype", DTYPES), default=list(DTYPES),
                     help="dtypes (default float32,float64,float16)")
-    ap.add_argument("--isa", type=_csv("isa", _config.ISAS),
-                    help="SIMD path(s) to profile, e.g. scalar,avx2 (default: the one in use)")
+    ap.add_argument("--isa", type=_csv("isa", _config.ISAS + ("all",)),
+                    help="SIMD path(s) to profile, e.g. scalar,avx2, or all: every path this CPU "
+                         "supports, side by side, with the default path flagged where another "
+                         "is more than 10%% faster (default: the one in use)")
     ap.add_argument("--repeat", type=int, help="interleaved repetitions per kernel (default 11; --quick 3)")
     ap.add_argument("--stat", choices=("median", "min"), default="median",
                     help="per-kernel figure over the repetitions (default median; min is the "
@@ -119,6 +121,8 @@ def resolve(opts, argv, prog="python -m fastdrop.bench"):
     opts.min_time = 0.0005 if opts.quick else 0.002
     opts.numpy_max = NUMPY_MAX
     opts.transposed_shape = (512, 512) if opts.quick else (4096, 4096)
+    if opts.isa and "all" in opts.isa:
+        opts.isa = list(fd.supported_isas())
     if opts.isa:
         bad = [i for i in opts.isa if not _core.isa_supported(i)]
         if bad:

@@ -99,6 +99,7 @@ def run_meta(opts, watch):
         "system": platform.system(),
         "simd_flags": [f for f in ("avx512f", "avx2", "fma", "f16c") if f in flags],
         "isa": opts.isa or [fd.get_isa()],
+        "isa_default": fd.get_isa(),  # the path calls take unless told otherwise
         "isa_best": _core.isa_best(),
         "openmp": _core.openmp_enabled(),
         "max_threads": max_threads(),

@@ -23,6 +23,49 @@ BASELINES_HINT = ("PyTorch, numba and timm comparisons, the README tables and pl
                   "python benchmarks/report.py in fastdrop's source tree (benchmarks/ is not installed)")
 
 
+GUARD_RATIO = 0.9  # the default path may be at most 10 % slower than the best other path
+
+
+def isa_guard(res):
+    """The ISA paths side by side: one row per op, dtype, layout, size and thread count that
+    ran on more than one path, ``(key, {isa: G elem/s}, default isa, default / best, flagged)``;
+    flagged: the default path is more than 10 % slower than another path."""
+    default = res["meta"].get("isa_default")
+    cases = {}
+    for r in res["rows"]:
+        if r["impl"] != "fastdrop":
+            continue
+        size = "x".join(map(str, r["shape"])) if "shape" in r else fmt_size(r["size"])
+        key = (OP_LABELS.get(r["op"], r["op"]), r["dtype"], r["layout"], size, r["threads"])
+        cases.setdefault(key, {})[r["isa"]] = r["gelem_s"]
+    out = []
+    for key, rates in cases.items():
+        if len(rates) < 2 or default not in rates:
+            continue
+        ratio = rates[default] / max(rates.values())
+        out.append((key, rates, default, ratio, ratio < GUARD_RATIO))
+    return out
+
+
+def render_guard(res):
+    """The text block of :func:`isa_guard`, or "" when only one path ran."""
+    rows = isa_guard(res)
+    if not rows:
+        return ""
+    isas = [i for i in res["meta"]["isa"] if any(i in r[1] for r in rows)]
+    flagged = [r for r in rows if r[4]]
+    title = (f"ISA paths side by side (G elem/s; default path {rows[0][2]}; flagged where another "
+             f"path is more than {100 - 100 * GUARD_RATIO:.0f} % faster)")
+    body = table(["op", "dtype", "layout", "size", "threads"] + isas + ["default / best", "flag"],
+                 [list(k[:2]) + ["C" if k[2] == "C" else "transposed"] + list(k[3:])
+                  + [fmt(rates.get(i), ".3f") for i in isas] + [fmt(ratio), "SLOWER" if bad else ""]
+                  for k, rates, _, ratio, bad in rows],
+                 "lllll" + "r" * len(isas) + "rl")
+    verdict = (f"{len(flagged)} case(s) where the default path is slower than another path: a bug "
+               "to fix" if flagged else "the default path is within 10 % of the best path in every case")
+    return "\n".join([title, body, verdict])
+
+
 def render_text(res, struct_columns=(), struct_note="", sections=(), hint=BASELINES_HINT):
     """The text tables of a result. ``struct_columns``: more ``(header, align, fn(row))`` columns
     of the structured table (before "check"), ``struct_note``: more words for its title,
@@ -58,6 +101,9 @@ def render_text(res, struct_columns=(), struct_note="", sections=(), hint=BASELI
                           + [c[2](r) for c in struct_columns] + [r["check"]] for r in srows],
                          "llrlrrrl" + "".join(c[1] for c in struct_columns) + "l"))
         out.append("")
+    guard = render_guard(res)
+    if guard:
+        out += [guard, ""]
     for block in sections:
         out += [block, ""]
     if res["overhead"]:
