@@ -58,8 +58,10 @@ int fd_masked_scale_window(fd_dtype dtype, const fd_view *x, const fd_view *y,
                            const fd_bernoulli *b, int scaled, double scale, int nthreads);
 
 /* The roofline: y[i] = x[i] * s over contiguous arrays, same threads and split as the kernels
- * (float16: computed in float32). For benchmarks. */
-void fd_scaled_copy(fd_dtype dtype, const void *x, void *y, size_t n, double s, int nthreads);
+ * (float16: computed in float32). streaming: with non-temporal stores where the path has them
+ * (the limit for outputs larger than the last-level cache). For benchmarks. */
+void fd_scaled_copy(fd_dtype dtype, const void *x, void *y, size_t n, double s, int nthreads,
+                    int streaming);
 
 /* Runtime CPU dispatch (csrc/isa/dispatch.c). */
 int fd_isa_count(void);

@@ -29,6 +29,8 @@
  *                the contract's float32 normal of global element g0 + i; else
  *                y = x * (1 + sigma * z) (fd_gaussian_apply, gaussian.h);
  *   scale_copy_*: the roofline, y[i] = x[i] * s (float16: computed in float32);
+ *   stream_copy_*: the same with non-temporal (streaming) stores, which bypass the caches: the
+ *              limit for an output larger than the last-level cache (NULL: none on this path);
  *   popcount_words: the number of set bits of v[0 .. nw);
  *   transpose[]: block transposes for the panel copies of transposed views (csrc/strided.c),
  *                by element size 2, 4, 8 bytes: fn copies a grid of h x h blocks (fd_tgrid);
@@ -133,6 +135,9 @@ typedef struct {
     fd_scale_copy_f32_fn scale_copy_f32;
     fd_scale_copy_f64_fn scale_copy_f64;
     fd_scale_copy_f16_fn scale_copy_f16;
+    fd_scale_copy_f32_fn stream_copy_f32; /* the stream_copy_* may be NULL */
+    fd_scale_copy_f64_fn stream_copy_f64;
+    fd_scale_copy_f16_fn stream_copy_f16;
     fd_popcount_fn popcount_words;
     fd_transpose transpose[3]; /* elements of 2, 4, 8 bytes */
 } fd_kernels;

@@ -81,17 +81,18 @@ def masked_scale(cnp.ndarray x, cnp.ndarray y, Py_ssize_t n, cnp.ndarray mask_in
         raise RuntimeError("fastdrop: kernel rejected its arguments (a bug: please report it)")
 
 
-def scaled_copy(cnp.ndarray x, cnp.ndarray y, double scale, int nthreads):
-    """The roofline kernel: y = x * scale for C-contiguous x, y of one float dtype."""
+def scaled_copy(cnp.ndarray x, cnp.ndarray y, double scale, int nthreads, bint streaming=False):
+    """The roofline kernel: y = x * scale for C-contiguous x, y of one float dtype; streaming:
+    with non-temporal stores where the SIMD path has them."""
     cdef fd_dtype code = _DTYPE_CODES[x.dtype]
     cdef const void *xp = cnp.PyArray_DATA(x)
     cdef void *yp = cnp.PyArray_DATA(y)
     cdef size_t n = x.size
-    if not (x.flags.c_contiguous and y.flags.c_contiguous and x.dtype == y.dtype
-            and x.size == y.size):
-        raise ValueError("scaled_copy takes two C-contiguous arrays of one dtype and size")
+    if not (x.flags.c_contiguous and y.flags.c_contiguous and x.flags.aligned
+            and y.flags.aligned and x.dtype == y.dtype and x.size == y.size):
+        raise ValueError("scaled_copy takes two C-contiguous, aligned arrays of one dtype and size")
     with nogil:
-        fd_scaled_copy(code, xp, yp, n, scale, nthreads)
+        fd_scaled_copy(code, xp, yp, n, scale, nthreads, streaming)
 
 
 def isa_get():

@@ -30,7 +30,7 @@ cdef extern from "fastdrop.h" nogil:
                         int scaled, double scale, int nthreads) noexcept
 
     void fd_scaled_copy(fd_dtype dtype, const void *x, void *y, size_t n, double s,
-                        int nthreads) noexcept
+                        int nthreads, int streaming) noexcept
     int fd_isa_count() noexcept
     int fd_isa_supported(fd_isa isa) noexcept
     fd_isa fd_isa_best() noexcept

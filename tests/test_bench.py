@@ -276,3 +276,28 @@ def test_isa_all_profiles_every_path_side_by_side():
     header = next(l for l in proc.stdout.splitlines() if l.startswith("op ") and "default / best" in l)
     for isa in fd.supported_isas():
         assert isa in header
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_streaming_roofline_equals_the_roofline(dtype, isa, restore_threads):
+    """The roofline with non-temporal stores writes what the regular one writes, at every
+    start alignment of the output and on 1 and 2 threads."""
+    from fastdrop import _core
+
+    x = np.random.default_rng(0).standard_normal(70000).astype(dtype)
+    for off in range(0, 17, 3):
+        for t in (1, 2):
+            a = np.full(x.size, np.nan, dtype)[off:]  # outputs starting at every alignment
+            b = np.full(x.size, np.nan, dtype)[off:]
+            _core.scaled_copy(x[off:], a, 1.75, t)
+            _core.scaled_copy(x[off:], b, 1.75, t, True)
+            assert a.tobytes() == b.tobytes(), (off, t)
+    with pytest.raises(ValueError, match="aligned"):
+        raw = np.zeros(x.nbytes + 1, np.uint8)[1:].view(dtype)
+        _core.scaled_copy(x, raw, 1.0, 1, True)
+
+
+def test_text_shows_the_streaming_roofline(quick):
+    _, res, proc = quick
+    assert any(r["impl"] == "roofline_streaming" and r["check"] == "ok" for r in res["rows"])
+    assert "roofline, streaming stores" in proc.stdout and "x streaming" in proc.stdout

@@ -199,6 +199,12 @@ FD_TARGET static inline VH load_f16(const uint16_t *p) { return _mm_loadu_si128(
 FD_TARGET static inline void store_f32(float *p, VF v) { _mm256_storeu_ps(p, v); }
 FD_TARGET static inline void store_f64(double *p, VD v) { _mm256_storeu_pd(p, v); }
 FD_TARGET static inline void store_f16(uint16_t *p, VH v) { _mm_storeu_si128((VH *)p, v); }
+/* non-temporal stores: p aligned to the vector */
+#define FD_STREAM_STORES 1
+FD_TARGET static inline void stream_f32(float *p, VF v) { _mm256_stream_ps(p, v); }
+FD_TARGET static inline void stream_f64(double *p, VD v) { _mm256_stream_pd(p, v); }
+FD_TARGET static inline void stream_f16(uint16_t *p, VH v) { _mm_stream_si128((VH *)p, v); }
+FD_TARGET static inline void stream_fence(void) { _mm_sfence(); }
 FD_TARGET static inline VF set1_f32(float s) { return _mm256_set1_ps(s); }
 FD_TARGET static inline VD set1_f64(double s) { return _mm256_set1_pd(s); }
 FD_TARGET static inline VF mul_f32(VF a, VF b) { return _mm256_mul_ps(a, b); }

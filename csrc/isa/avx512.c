@@ -203,6 +203,12 @@ FD_TARGET static inline VH load_f16(const uint16_t *p) { return _mm256_loadu_si2
 FD_TARGET static inline void store_f32(float *p, VF v) { _mm512_storeu_ps(p, v); }
 FD_TARGET static inline void store_f64(double *p, VD v) { _mm512_storeu_pd(p, v); }
 FD_TARGET static inline void store_f16(uint16_t *p, VH v) { _mm256_storeu_si256((VH *)p, v); }
+/* non-temporal stores: p aligned to the vector */
+#define FD_STREAM_STORES 1
+FD_TARGET static inline void stream_f32(float *p, VF v) { _mm512_stream_ps(p, v); }
+FD_TARGET static inline void stream_f64(double *p, VD v) { _mm512_stream_pd(p, v); }
+FD_TARGET static inline void stream_f16(uint16_t *p, VH v) { _mm256_stream_si256((VH *)p, v); }
+FD_TARGET static inline void stream_fence(void) { _mm_sfence(); }
 
 /* the first k <= W lanes; the others are never read or written */
 FD_TARGET static inline VF load_part_f32(const float *p, size_t k)

@@ -260,8 +260,56 @@ FD_TARGET static uint64_t ENTRY(popcount_words)(const uint64_t *v, size_t nw)
     .affine_bits_f16 = ENTRY(affine_bits_f16), .words = ENTRY(words),                          \
     .gauss_tile = ENTRY(gauss_tile), .scale_copy_f32 = ENTRY(scale_copy_f32),                  \
     .scale_copy_f64 = ENTRY(scale_copy_f64), .scale_copy_f16 = ENTRY(scale_copy_f16),          \
-    .popcount_words = ENTRY(popcount_words)
+    FD_STREAM_ENTRIES .popcount_words = ENTRY(popcount_words)
 
 #include "autovec-inl.h"
+
+#ifdef FD_STREAM_STORES
+/* The roofline with non-temporal stores (stream_*, aligned to the vector): elements up to the
+ * first aligned one and the tail are scalar. x and y are aligned to their element, as every
+ * table entry's arrays (should an output still never reach a vector boundary, it is copied
+ * with regular stores). */
+#define STREAM_COPY(DT, T, VT, W, VS, LOAD, STREAM, OP, ONE, REGULAR)                           \
+    FD_TARGET static void ENTRY(stream_copy##DT)(const T *x, T *y, size_t n, VS s)             \
+    {                                                                                          \
+        size_t i = 0;                                                                          \
+        for (; i < n && i < W && (uintptr_t)(y + i) % sizeof(VT); i++)                         \
+            y[i] = ONE(x[i], s);                                                               \
+        if ((uintptr_t)(y + i) % sizeof(VT)) {                                                 \
+            REGULAR(x + i, y + i, n - i, s);                                                   \
+            return;                                                                            \
+        }                                                                                      \
+        const V##VS##_ vs = set1_##VS(s);                                                      \
+        for (; i + W <= n; i += W)                                                             \
+            STREAM(y + i, OP(LOAD(x + i), vs));                                                \
+        for (; i < n; i++)                                                                     \
+            y[i] = ONE(x[i], s);                                                               \
+        stream_fence();                                                                        \
+    }
+typedef VF Vfloat_;
+typedef VD Vdouble_;
+#define set1_float set1_f32
+#define set1_double set1_f64
+#define MUL_ONE(v, s) ((v) * (s))
+#define HALF_ONE(h, s) fd_float_to_half(fd_half_to_float(h) * (s))
+#define HALF_OP(h, vs) f2h(mul_f32(h2f(h), vs))
+STREAM_COPY(_f32, float, VF, WF, float, load_f32, stream_f32, mul_f32, MUL_ONE,
+            ENTRY(scale_copy_f32))
+STREAM_COPY(_f64, double, VD, WD, double, load_f64, stream_f64, mul_f64, MUL_ONE,
+            ENTRY(scale_copy_f64))
+STREAM_COPY(_f16, uint16_t, VH, WF, float, load_f16, stream_f16, HALF_OP, HALF_ONE,
+            ENTRY(scale_copy_f16))
+#undef STREAM_COPY
+#undef set1_float
+#undef set1_double
+#undef MUL_ONE
+#undef HALF_ONE
+#undef HALF_OP
+#define FD_STREAM_ENTRIES                                                                      \
+    .stream_copy_f32 = ENTRY(stream_copy_f32), .stream_copy_f64 = ENTRY(stream_copy_f64),      \
+    .stream_copy_f16 = ENTRY(stream_copy_f16),
+#else
+#define FD_STREAM_ENTRIES
+#endif
 
 #endif

@@ -14,6 +14,7 @@ OP_LABELS = {
     "backward_regen": "backward, regenerated",
     "mask": "dropout_mask (packed)",
     "roofline": "roofline (scaled copy)",
+    "roofline_streaming": "roofline, streaming stores",
 }
 STRUCT_OPS = ("spatial_dropout", "drop_path", "dropblock", "dropblock_shared", "alpha_dropout",
               "gaussian_dropout")

@@ -35,6 +35,7 @@ def _bytes_moved(op, n, itemsize):
         "backward_mask": 2 * n * itemsize + mask_bytes,
         "mask": mask_bytes,
         "roofline": 2 * n * itemsize,
+        "roofline_streaming": 2 * n * itemsize,
         "numpy": 2 * n * itemsize,
     })[op]
 
@@ -73,7 +74,7 @@ def _threads_used(n, t):
 
 def _row(op, dtype, n, t, isa, sec, layout="C", impl="fastdrop", check="bitwise-equal"):
     isz = np.dtype(dtype).itemsize if dtype != "-" else 0
-    used = _threads_used(n, t) if impl in ("fastdrop", "roofline") else (1 if impl == "numpy" else t)
+    used = _threads_used(n, t) if impl in ("fastdrop", "roofline", "roofline_streaming") else (1 if impl == "numpy" else t)
     geps = n / sec / 1e9
     return {
         "op": op, "impl": impl, "dtype": dtype, "layout": layout, "size": n, "threads": t,
@@ -123,13 +124,17 @@ def group_main(run, isa, dtype, n, threads, ops):
                 if op == "backward_mask":
                     ok = ok and ok_mask0
             checks[(op, t)] = ok
-        y.fill(np.nan)
-        _core.scaled_copy(x, y, scale, t)
-        checks[("roofline", t)] = same(y, (x.astype(reference.compute_dtype(dt)) * reference.scale_for(p, dt)).astype(dt))
+        want = (x.astype(reference.compute_dtype(dt)) * reference.scale_for(p, dt)).astype(dt)
+        for kind, streaming in (("roofline", False), ("roofline_streaming", True)):
+            y.fill(np.nan)
+            _core.scaled_copy(x, y, scale, t, streaming)
+            checks[(kind, t)] = same(y, want)
 
     kernels = []
     for t in threads:
         kernels.append(Kernel(("roofline", t), lambda t=t: _core.scaled_copy(x, y, scale, t)))
+        kernels.append(Kernel(("roofline_streaming", t),
+                              lambda t=t: _core.scaled_copy(x, y, scale, t, True)))
         for op in ops:
             kernels.append(Kernel((op, t), calls[op], setup=_set_threads(t)))
     want_numpy = o.numpy and n <= o.numpy_max and "forward" in ops
@@ -147,12 +152,19 @@ def group_main(run, isa, dtype, n, threads, ops):
         r["roofline_ratio"] = 1.0
         r.update(st[("roofline", t)])
         run.rows.append(r)
+        nt = med[("roofline_streaming", t)]
+        r = _row("roofline_streaming", dtype, n, t, isa, nt, impl="roofline_streaming",
+                 check="ok" if checks[("roofline_streaming", t)] else "FAILED")
+        r["roofline_ratio"] = roof / nt
+        r.update(st[("roofline_streaming", t)])
+        run.rows.append(r)
         for op in ops:
             sec = med[(op, t)]
             r = _row(op, dtype if op != "mask" else "-", n, t, isa, sec,
                      check="bitwise-equal" if checks[(op, t)] else "FAILED")
             if op != "mask":
                 r["roofline_ratio"] = roof / sec
+                r["streaming_ratio"] = nt / sec
             if want_numpy and op == "forward":
                 r["numpy_ratio"] = med[("numpy", 1)] / sec
             r.update(st[(op, t)])

@@ -3,7 +3,7 @@
  * path the CPU does not run is skipped) against the portable scalar
  * table (csrc/isa/scalar.c), which the Python tests pin to fastdrop.reference. Covers every
  * entry: keep_bits, apply_*, fused_*, affine_*, affine_bits_*, words, gauss_tile,
- * scale_copy_*, popcount_words (against the scalar table) and the transposes (against a plain
+ * scale_copy_*, stream_copy_*, popcount_words (against the scalar table) and the transposes (against a plain
  * loop), on many sizes (n not a multiple of 16 or 64), run offsets r = 0..3, thresholds, keys,
  * streams, special values (NaN, inf, subnormal, -0), in-place calls and Philox block counters
  * crossing 2^32 (carry into the high counter word). Exit status 1 on a mismatch. */
@@ -351,6 +351,20 @@ static void check_scale_copy_popcount(void)
         nchecks++;
         if (memcmp(ya, yb, n * dt))
             fail("scale_copy", "dtype bytes=%llu n=%llu%llu%llu", dt, n, 0, 0);
+        if (K->stream_copy_f32) { /* streaming stores: the same values, at any output alignment */
+            size_t off = (size_t)(it % 17) * dt; /* every alignment of an element-aligned output */
+            char *buf = malloc(n * dt + 17 * (size_t)dt), *yc = buf + off;
+            if (dt == 4)
+                K->stream_copy_f32((const float *)x, (float *)yc, n, (float)s);
+            else if (dt == 8)
+                K->stream_copy_f64((const double *)x, (double *)yc, n, s);
+            else
+                K->stream_copy_f16((const uint16_t *)x, (uint16_t *)yc, n, (float)s);
+            nchecks++;
+            if (memcmp(yc, yb, n * dt))
+                fail("stream_copy", "dtype bytes=%llu n=%llu offset=%llu%llu", dt, n, off, 0);
+            free(buf);
+        }
         uint64_t *v = malloc(8 * (n + 1));
         for (size_t i = 0; i < n; i++)
             v[i] = it % 4 == 0 ? ~0ull : rnd() & rnd();

@@ -109,6 +109,14 @@ FD_SHIM simde__m512i fd_shim_shuffle_epi32(simde__m512i a, int imm)
 #define FD_SHIM_ST512(p, a) simde_mm512_storeu_si512((void *)(p), a)
 #define FD_SHIM_ST256(p, a) simde_mm256_storeu_si256((void *)(p), a)
 
+/* non-temporal stores: the same values as a store (the caching hint is not emulated) */
+#ifndef _mm512_stream_ps
+#define _mm512_stream_ps(p, v) simde_mm512_storeu_ps(p, v)
+#endif
+#ifndef _mm512_stream_pd
+#define _mm512_stream_pd(p, v) simde_mm512_storeu_pd(p, v)
+#endif
+
 #ifndef _mm512_maskz_loadu_ps
 FD_SHIM_MASKZ_LOADU(maskz_loadu_ps, simde__m512, float, 16, simde_mm512_loadu_ps)
 #define _mm512_maskz_loadu_ps(k, p) fd_shim_maskz_loadu_ps(k, p)
