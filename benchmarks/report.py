@@ -132,13 +132,13 @@ def render_markdown(res):
            f"every fastdrop row checked bitwise against `fastdrop.reference`).", ""]
     if busy_note(meta):
         out += [f"*{busy_note(meta)}.*", ""]
-    hdr = ["measure", "size", f"{t1} thread" + ("s" if t1 > 1 else ""), f"{tn} threads", "target (issue 3)"]
+    hdr = ["measure", "size", f"{t1} thread" + ("s" if t1 > 1 else ""), f"{tn} threads", "target"]
     hl = headline(res)
     if hl:
         out.append(md_table(hdr, hl, "llrrl"))
     smd = render_structured_markdown(res, header=False)
     if smd:
-        out += ["", f"Structured dropout (issue 4; float32, p = {STRUCT_P}; "
+        out += ["", f"Structured dropout (float32, p = {STRUCT_P}; "
                     "also shown under \"Structured dropout\" above):", "", smd]
     if res["overhead"]:
         out += ["", "Per-call cost of one 4096-element float32 dropout (Python call and kernel; "
@@ -163,7 +163,7 @@ def _shape_text(r):
 
 
 def render_structured_markdown(res, header=True):
-    """The structured-dropout table (issue 4): ratio to the roofline per op, 1 and max threads,
+    """The structured-dropout table: ratio to the roofline per op, 1 and max threads,
     and DropBlock against timm; empty string when the run had no structured ops."""
     srows = [r for r in res["rows"] if r.get("group") == "structured"]
     if not srows:
@@ -176,7 +176,7 @@ def render_structured_markdown(res, header=True):
     hdr = ["operation (float32)", "shape", f"{t1} thread" + ("s" if t1 > 1 else "")]
     if tn != t1:
         hdr.append(f"{tn} threads")
-    hdr.append("target (issue 4)")
+    hdr.append("target")
     rows = []
     ops = [op for op in STRUCT_OPS if any(r["op"] == op for r in srows)]
     for op in ops:

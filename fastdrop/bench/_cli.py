@@ -53,7 +53,7 @@ def add_profile_arguments(ap):
     ap.add_argument("--ops", type=_csv("op", OPS + STRUCT_OPS),
                     help=f"operations (default all): {', '.join(OPS)}; float64/float16 run "
                          "forward only unless --ops is given; structured dropout (float32, "
-                         f"p = {STRUCT_P}, issue 4's shapes: {'x'.join(map(str, STRUCT_SHAPE))} and "
+                         f"p = {STRUCT_P}, the benchmark shapes: {'x'.join(map(str, STRUCT_SHAPE))} and "
                          f"2^24; --quick: small ones): {', '.join(STRUCT_OPS)}")
     ap.add_argument("--dtypes", type=_csv("dtype", DTYPES), default=list(DTYPES),
                     help="dtypes (default float32,float64,float16)")

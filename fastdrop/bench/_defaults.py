@@ -26,11 +26,11 @@ OP_LABELS.update({
     "alpha_dropout": "alpha_dropout",
     "gaussian_dropout": "gaussian_dropout",
 })
-STRUCT_SHAPE = (32, 64, 56, 56)        # issue 4's feature-map shape (float32)
-STRUCT_FLAT = 1 << 24                  # issue 4's size for alpha / Gaussian dropout
+STRUCT_SHAPE = (32, 64, 56, 56)        # the structured benchmark's feature-map shape (float32)
+STRUCT_FLAT = 1 << 24                  # the benchmark size for alpha / Gaussian dropout
 QUICK_STRUCT_SHAPE = (2, 8, 28, 28)
 QUICK_STRUCT_FLAT = 1 << 16
-STRUCT_P = 0.1                         # drop probability of the structured ops (issue 4: DropBlock p 0.1)
+STRUCT_P = 0.1                         # drop probability of the structured ops (DropBlock's usual 0.1)
 DROPBLOCK_SIZE = 7
 STRUCT_TARGETS = {"spatial_dropout": "≥ 0.85", "drop_path": "≥ 0.85", "dropblock": "≥ 0.6",
                   "dropblock_shared": "≥ 0.6", "alpha_dropout": "≥ 0.7", "gaussian_dropout": "≥ 0.7"}

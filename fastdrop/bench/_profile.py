@@ -256,7 +256,7 @@ def group_overhead(run, n=4096):
 
 
 def group_structured(run, isa, ops, threads):
-    """Structured dropout at issue 4's shapes, each against the roofline (interleaved), every
+    """Structured dropout at the benchmark shapes, each against the roofline (interleaved), every
     output checked bitwise against fastdrop.reference first."""
     o = run.opts
     p, seed = STRUCT_P, SEED
