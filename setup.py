@@ -22,8 +22,10 @@ CSRC = ["csrc/driver.c", "csrc/roofline.c", "csrc/strided.c",
         # the ISA layer: the dispatcher and one file per instruction set
         "csrc/isa/dispatch.c",
         "csrc/isa/scalar.c",
+        "csrc/isa/vector.c",
         "csrc/isa/avx2.c",
-        "csrc/isa/avx512.c"]
+        "csrc/isa/avx512.c",
+        "csrc/isa/neon.c"]
 
 OPENMP_PROBE = textwrap.dedent("""
     #include <omp.h>

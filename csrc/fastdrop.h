@@ -15,7 +15,7 @@ typedef enum { FD_F16 = 0, FD_F32 = 1, FD_F64 = 2 } fd_dtype;
 /* An instruction-set path: an index into csrc/isa/dispatch.c's list of fd_isa_count() paths,
  * worst first; fd_isa_name() gives its name (FASTDROP_ISA, fastdrop.set_isa). */
 typedef int fd_isa;
-#define FD_ISA_SCALAR 0 /* the portable path, always supported */
+#define FD_ISA_SCALAR 0 /* the plain C path (the definition of the bits), always supported */
 
 /* A strided N-d array view (strides in bytes, may be negative or zero-sized). */
 typedef struct {
@@ -70,6 +70,9 @@ fd_isa fd_isa_best(void);
 fd_isa fd_isa_get(void);
 int fd_isa_set(fd_isa isa);        /* 0 on success, -1 if unsupported */
 const char *fd_isa_name(fd_isa isa);
+/* FASTDROP_ISA: 0 unset or honoured, 1 not the name of a path, 2 a path this CPU or build does
+ * not run (in both cases fd_isa_get() gives the best path; the caller reports the error). */
+int fd_isa_env_status(void);
 
 /* Threads (OpenMP; 1 when built without it). */
 int fd_openmp_enabled(void);

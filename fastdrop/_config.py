@@ -1,6 +1,7 @@
 """Threads, SIMD path and build information."""
 from __future__ import annotations
 
+import os
 import platform
 
 import numpy as np
@@ -30,8 +31,22 @@ def get_num_threads():
     return _num_threads if _num_threads is not None else _core.max_threads()
 
 
+def _check_isa_env():
+    """FASTDROP_ISA must name a path this CPU runs: anything else is an error (at import)."""
+    status = _core.isa_env_status()
+    if status == 0:
+        return
+    name = os.environ.get("FASTDROP_ISA", "")
+    runs = ", ".join(supported_isas())
+    if status == 1:
+        raise ValueError(f"FASTDROP_ISA={name!r} is not a fastdrop SIMD path: use one of "
+                         f"{', '.join(ISAS)} (this CPU runs {runs}), or unset it")
+    raise ValueError(f"FASTDROP_ISA={name!r}: this CPU (or this build of fastdrop) does not run "
+                     f"the {name} path; it runs {runs}. Unset FASTDROP_ISA for the best one")
+
+
 def get_isa():
-    """The SIMD path in use: 'scalar', 'avx2' or 'avx512'."""
+    """The SIMD path in use: 'scalar', 'vector', 'avx2', 'avx512' or 'neon'."""
     return _core.isa_get()
 
 
@@ -41,10 +56,12 @@ def supported_isas():
 
 
 def set_isa(name=None):
-    """Force a SIMD path ('scalar', 'avx2', 'avx512'); ``None`` picks the widest supported.
+    """Force a SIMD path ('scalar', 'vector', 'avx2', 'avx512', 'neon'); ``None`` picks the
+    widest supported.
 
     Every path gives the same bits; this is for profiling and testing. The environment
-    variable ``FASTDROP_ISA`` does the same at import.
+    variable ``FASTDROP_ISA`` does the same at import (a name that is not a path, or a path
+    this CPU does not run, makes the import fail with a ValueError).
     """
     if name is None:
         name = _core.isa_best()
@@ -80,3 +97,6 @@ def show_config():
     print(f"  threads:  {c['threads']}")
     print(f"  isa:      {c['isa']} (best: {c['isa_best']}; supported: {', '.join(c['isa_supported'])})")
     print(f"  parallel above {c['parallel_threshold']} elements")
+
+
+_check_isa_env()

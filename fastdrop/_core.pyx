@@ -110,6 +110,12 @@ def isa_supported(str name):
     return bool(fd_isa_supported(_isa(name)))
 
 
+def isa_env_status():
+    """FASTDROP_ISA as the dispatcher read it: 0 unset or honoured, 1 not a path's name, 2 a path
+    this CPU or build does not run (the best path is used meanwhile)."""
+    return fd_isa_env_status()
+
+
 def isa_set(str name):
     """Force the SIMD path `name` (one of ISA_NAMES); returns False when this CPU does not
     support it."""

@@ -37,6 +37,7 @@ cdef extern from "fastdrop.h" nogil:
     fd_isa fd_isa_get() noexcept
     int fd_isa_set(fd_isa isa) noexcept
     const char *fd_isa_name(fd_isa isa) noexcept
+    int fd_isa_env_status() noexcept
     int fd_openmp_enabled() noexcept
     int fd_max_threads() noexcept
     size_t fd_parallel_threshold() noexcept

@@ -643,7 +643,7 @@ def gen_case(case_seed, force=None):
     c = Case(case_seed, name)
     # (drawn from all three so that a case does not depend on the CPU running it; an
     # unsupported path falls back to the widest supported one)
-    c.isa = pick(rng, ("scalar", "avx2", "avx512"))
+    c.isa = pick(rng, ("scalar", "vector", "avx2", "avx512", "neon"))
     if c.isa not in SUPPORTED_ISAS:
         c.notes.append(f"isa {c.isa} not supported here: {SUPPORTED_ISAS[-1]} instead")
         c.isa = SUPPORTED_ISAS[-1]

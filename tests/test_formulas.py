@@ -32,7 +32,7 @@ def test_streams_agree_with_the_reference():
 
 
 def test_isa_names_have_one_home():
-    assert _core.ISA_NAMES == ("scalar", "avx2", "avx512")
+    assert _core.ISA_NAMES == ("scalar", "vector", "avx2", "avx512", "neon")
     assert _config.ISAS is _core.ISA_NAMES
     assert set(fd.supported_isas()) <= set(_core.ISA_NAMES)
     assert fd.get_isa() in _core.ISA_NAMES

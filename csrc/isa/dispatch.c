@@ -1,6 +1,8 @@
 /* Runtime CPU dispatch: the one place that knows the list of ISA paths and reads the chosen one.
  * The chosen path is the best one this CPU and build support, unless forced by FASTDROP_ISA=name
- * (read once, at first use) or fd_isa_set(). Every path is one table (kernels.h) filled by its
+ * (read once, at first use; a name that is not a path, or a path this CPU or build does not run,
+ * is recorded for fd_isa_env_status(), which the Python layer turns into an error at import) or
+ * fd_isa_set(). Every path is one table (kernels.h) filled by its
  * file in csrc/isa/, which also holds the path's name and CPU check; everything else calls
  * fd_kernels_current()->entry(...). */
 #include <stdlib.h>
@@ -9,13 +11,19 @@
 #include "fastdrop.h"
 #include "kernels.h"
 
-extern const fd_kernels fd_kernels_scalar, fd_kernels_avx2, fd_kernels_avx512;
+extern const fd_kernels fd_kernels_scalar, fd_kernels_vector, fd_kernels_avx2, fd_kernels_avx512,
+    fd_kernels_neon;
 
-/* Worst first: fd_isa_best() takes the last one this CPU supports. The index is the fd_isa. */
+/* Worst first: fd_isa_best() takes the last one this CPU supports. The index is the fd_isa.
+ * Every table is in every build (a path for another architecture is a name-only table whose
+ * CPU check is NULL), so the names and indices are the same everywhere: x86-64 runs scalar,
+ * vector (SSE2), avx2, avx512; aarch64 scalar, vector, neon; other CPUs scalar, vector. */
 static const fd_kernels *const isas[] = {
     &fd_kernels_scalar,
+    &fd_kernels_vector,
     &fd_kernels_avx2,
     &fd_kernels_avx512,
+    &fd_kernels_neon,
 };
 
 #define NISA ((int)(sizeof isas / sizeof isas[0]))
@@ -43,13 +51,22 @@ fd_isa fd_isa_best(void)
 /* -1: not chosen yet. A plain int: every value is a valid choice, so a race only picks one. */
 static volatile int current_isa = -1;
 
+/* FASTDROP_ISA as read: 0 unset or a path this CPU runs, 1 not a path's name, 2 a path this
+ * CPU or build does not run (then the best path is used). */
+static volatile int env_status = 0;
+
 static fd_isa isa_from_env(void)
 {
     const char *env = getenv("FASTDROP_ISA");
     if (env && *env) {
         for (fd_isa i = 0; i < NISA; i++)
-            if (!strcmp(env, isas[i]->name) && fd_isa_supported(i))
-                return i;
+            if (!strcmp(env, isas[i]->name)) {
+                if (fd_isa_supported(i))
+                    return i;
+                env_status = 2;
+                return fd_isa_best();
+            }
+        env_status = 1;
     }
     return fd_isa_best();
 }
@@ -60,6 +77,12 @@ fd_isa fd_isa_get(void)
     if (isa < 0)
         current_isa = isa = isa_from_env();
     return isa;
+}
+
+int fd_isa_env_status(void)
+{
+    fd_isa_get();
+    return env_status;
 }
 
 int fd_isa_set(fd_isa isa)

@@ -70,9 +70,17 @@ FD_TARGET static void ENTRY(FN(apply))(const T *x, T *y, const uint64_t *bits, s
             FN(group)(x + i, y + i, bits[i >> 6], vs, 0);
     }
 #endif
-#define OP(v, m) FN(vscale)(v, m, vs, scaled)
-    CHUNKS(OP)
-#undef OP
+    /* the tail too with `scaled` a constant: Clang folds a run-time `scaled ? v * vs : v` into
+     * v * (scaled ? vs : 1), which quiets signaling NaNs (vs is 1 when not scaled) */
+#define OP1(v, m) FN(vscale)(v, m, vs, 1)
+#define OP0(v, m) FN(vscale)(v, m, vs, 0)
+    if (scaled) {
+        CHUNKS(OP1)
+    } else {
+        CHUNKS(OP0)
+    }
+#undef OP1
+#undef OP0
 }
 
 FD_TARGET static void ENTRY(FN(affine_bits))(const T *x, T *y, const uint64_t *bits, size_t n,

@@ -4,8 +4,9 @@
 #      CPU runs (the checker asks the table's own CPU check and skips the others);
 #   2. the gcc-vectorised Gaussian tiles (csrc/isa/autovec-inl.h), natively on each path this
 #      CPU runs, through the dispatcher (check_gaussian.c);
-#   3. each ISA of EMULATED compiled against SIMDe's portable intrinsics
-#      (https://github.com/simd-everywhere/simde), so it stays checked on CPUs without it.
+#   3. the AVX-512 and NEON files compiled against SIMDe's portable intrinsics
+#      (https://github.com/simd-everywhere/simde), so they stay checked on CPUs without them
+#      (tests/cross/run.sh also checks the NEON file natively, built for aarch64 under qemu).
 # With AddressSanitizer/UBSan when the compiler has them (masked tails must not touch memory
 # past n). Usage: bash tests/simde/run.sh     Env: CC (default cc), SIMDE_INCLUDE (a directory
 # holding simde/, if not on the default include path). Exit status 1 on any mismatch.
@@ -58,12 +59,15 @@ gflags=("${flags[@]/-O1/-O3}")
     "$root"/csrc/*.c "$root"/csrc/isa/*.c -o "$out/check_gaussian"
 "$out/check_gaussian" || status=1
 
-have_simde() { echo '#include <simde/x86/avx512.h>' | "$CC" "${inc[@]}" -E -x c - >/dev/null 2>&1; }
+have_simde() {
+    printf '#include <simde/x86/avx512.h>\n#include <simde/arm/neon.h>\n' |
+        "$CC" "${inc[@]}" -E -x c - >/dev/null 2>&1
+}
 # install_simde: apt-get install libsimde-dev if we may (root, apt-get, network); on failure
 # leave the reason in $why.
 install_simde() {
     if [ -n "${SIMDE_INCLUDE:-}" ]; then
-        why="no simde/x86/avx512.h under SIMDE_INCLUDE=$SIMDE_INCLUDE"; return 1
+        why="no simde/x86/avx512.h and simde/arm/neon.h under SIMDE_INCLUDE=$SIMDE_INCLUDE"; return 1
     fi
     if [ "$(id -u)" != 0 ]; then
         why="SIMDe headers not found and not root, so libsimde-dev was not installed"; return 1
@@ -79,12 +83,12 @@ install_simde() {
         why="apt-get install libsimde-dev failed (offline?): $(grep -v '^\s*$' "$log" | tail -1)"
         return 1
     fi
-    have_simde || { why="libsimde-dev installed but $CC still cannot include simde/x86/avx512.h"; return 1; }
+    have_simde || { why="libsimde-dev installed but $CC still cannot include its headers"; return 1; }
 }
 
 why=""
 if ! have_simde && ! install_simde; then
-    msg="NOT RUN: the emulated AVX-512 check (csrc/kernels_avx512.c under SIMDe): $why."
+    msg="NOT RUN: the emulated AVX-512 and NEON checks (csrc/isa/avx512.c, neon.c under SIMDe): $why."
     msg+=" Install libsimde-dev or set SIMDE_INCLUDE=/dir/holding/simde."
     case "${CI:-}" in
         true|TRUE|True|1|yes) echo "$msg Failing because CI=$CI."; exit 1 ;;
@@ -98,4 +102,8 @@ echo "emulated avx512: csrc/isa/avx512.c under SIMDe $ver"
 "$CC" "${flags[@]}" "${san[@]}" "${inc[@]}" -include "$here/fd_simde_shim.h" \
     -c "$root/csrc/isa/avx512.c" -o "$out/simde_avx512.o"
 check avx512 "$out/simde_avx512.o" "${inc[@]}" || status=1
+echo "emulated neon: csrc/isa/neon.c under SIMDe $ver"
+"$CC" "${flags[@]}" "${san[@]}" "${inc[@]}" -include "$here/fd_simde_neon_shim.h" \
+    -c "$root/csrc/isa/neon.c" -o "$out/simde_neon.o"
+check neon "$out/simde_neon.o" "${inc[@]}" || status=1
 exit $status
