@@ -326,7 +326,7 @@ GRID(ENTRY(transpose_f64), f64_4x4)
 static int cpu_avx2(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && fd_cpu_f16c();
 }
 
 const fd_kernels fd_kernels_avx2 = {

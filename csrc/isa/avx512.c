@@ -344,7 +344,7 @@ static int cpu_avx512(void)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("bmi2") &&
-           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+           __builtin_cpu_supports("avx2") && fd_cpu_f16c();
 #endif
 }
 

@@ -11,6 +11,14 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define FD_X86 1
+#include <cpuid.h>
+/* F16C (CPUID.1:ECX bit 29), asked directly: Clang's __builtin_cpu_supports (14 and older) does
+ * not know the name. The AVX checks that come with it cover the OS's saving of ymm state. */
+static inline int fd_cpu_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+}
 #endif
 
 #define FD_CAT_(a, b) a##b

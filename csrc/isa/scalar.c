@@ -23,18 +23,30 @@ static void words_scalar(uint32_t *out, size_t nblocks, uint64_t first_block, ui
 
 #define BIT(bits, i) (((bits)[(i) >> 6] >> ((i) & 63)) & 1u)
 
+/* One loop per value of `scaled`: Clang folds `scaled ? x * s : x` into x * (scaled ? s : 1),
+ * which quiets signaling NaNs that the select must pass unchanged. */
 static void apply_f32_scalar(const float *x, float *y, const uint64_t *bits, size_t n, float s,
                              int scaled)
 {
-    for (size_t i = 0; i < n; i++)
-        y[i] = BIT(bits, i) ? (scaled ? x[i] * s : x[i]) : 0.0f;
+    if (scaled) {
+        for (size_t i = 0; i < n; i++)
+            y[i] = BIT(bits, i) ? x[i] * s : 0.0f;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            y[i] = BIT(bits, i) ? x[i] : 0.0f;
+    }
 }
 
 static void apply_f64_scalar(const double *x, double *y, const uint64_t *bits, size_t n, double s,
                              int scaled)
 {
-    for (size_t i = 0; i < n; i++)
-        y[i] = BIT(bits, i) ? (scaled ? x[i] * s : x[i]) : 0.0;
+    if (scaled) {
+        for (size_t i = 0; i < n; i++)
+            y[i] = BIT(bits, i) ? x[i] * s : 0.0;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            y[i] = BIT(bits, i) ? x[i] : 0.0;
+    }
 }
 
 static void apply_f16_scalar(const uint16_t *x, uint16_t *y, const uint64_t *bits, size_t n,
