@@ -11,6 +11,17 @@ from fastdrop import _validate as V
 from fastdrop._version import __version__
 
 ISAS = _core.ISA_NAMES  # named once, in csrc/isa/ (each table's name)
+_VECTOR_UNIT = {"x86_64": "SSE2", "amd64": "SSE2", "aarch64": "NEON", "arm64": "NEON",
+                "ppc64le": "VSX", "ppc64": "VSX"}
+
+
+def describe_isa(name):
+    """What the SIMD path `name` runs on this machine, in a few words."""
+    if name == "vector":
+        unit = _VECTOR_UNIT.get(platform.machine().lower())
+        return f"portable vector code, {unit} here" if unit else "portable vector code"
+    return {"scalar": "plain C, the definition of the bits", "avx2": "AVX2 + F16C",
+            "avx512": "AVX-512 F/BW/VL", "neon": "AArch64 NEON"}.get(name, name)
 _num_threads = None  # None: follow omp_get_max_threads() on every call
 
 
@@ -83,6 +94,7 @@ def config():
         "openmp": _core.openmp_enabled(),
         "threads": get_num_threads(),
         "isa": get_isa(),
+        "isa_description": describe_isa(get_isa()),
         "isa_best": _core.isa_best(),
         "isa_supported": supported_isas(),
         "parallel_threshold": _core.parallel_threshold(),
@@ -95,7 +107,8 @@ def show_config():
     print(f"fastdrop {c['version']} (numpy {c['numpy']}, Python {c['python']}, {c['machine']})")
     print(f"  openmp:   {c['openmp']}" + ("" if c["openmp"] else "  (built without OpenMP: serial)"))
     print(f"  threads:  {c['threads']}")
-    print(f"  isa:      {c['isa']} (best: {c['isa_best']}; supported: {', '.join(c['isa_supported'])})")
+    print(f"  isa:      {c['isa']} ({c['isa_description']}; best: {c['isa_best']}; "
+          f"supported: {', '.join(c['isa_supported'])})")
     print(f"  parallel above {c['parallel_threshold']} elements")
 
 

@@ -5,6 +5,10 @@ be unchanged afterwards: validation happens before any kernel runs.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -323,6 +327,46 @@ def test_config_bad_arguments(restore_threads):
     with pytest.raises(ValueError, match="isa"):
         fd.set_isa("sse9")
     assert fd.get_isa() == isa
+
+
+def _import_with_isa(value):
+    """Import fastdrop in a fresh interpreter with FASTDROP_ISA=value: (returncode, output)."""
+    env = dict(os.environ, FASTDROP_ISA=value)
+    code = "import fastdrop as fd; print('isa', fd.get_isa())"
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    return p.returncode, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("value", ["AVX2", "sse", "sse2", "portable", "neon ", "bogus"])
+def test_fastdrop_isa_unknown_name_is_an_error(value):
+    rc, out = _import_with_isa(value)
+    assert rc != 0
+    assert "ValueError" in out and "FASTDROP_ISA=" in out and repr(value) in out
+    for name in fd._core.ISA_NAMES:  # the accepted names are listed
+        assert name in out
+
+
+def test_fastdrop_isa_unavailable_path_is_an_error():
+    missing = [n for n in fd._core.ISA_NAMES if n not in fd.supported_isas()]
+    if not missing:  # x86-64 never runs neon, aarch64 never avx2: only a build with emulation
+        pytest.skip("this build runs every path")
+    rc, out = _import_with_isa(missing[0])
+    assert rc != 0
+    assert "ValueError" in out and "does not run" in out
+    assert ", ".join(fd.supported_isas()) in out
+
+
+@pytest.mark.parametrize("name", fd.supported_isas())
+def test_fastdrop_isa_selects_a_supported_path(name):
+    rc, out = _import_with_isa(name)
+    assert rc == 0, out
+    assert f"isa {name}" in out
+
+
+def test_fastdrop_isa_empty_means_unset():
+    rc, out = _import_with_isa("")
+    assert rc == 0, out
+    assert f"isa {fd._core.isa_best()}" in out
 
 
 def test_empty_at_offset_2_64():

@@ -23,43 +23,10 @@ static void words_scalar(uint32_t *out, size_t nblocks, uint64_t first_block, ui
 
 #define BIT(bits, i) (((bits)[(i) >> 6] >> ((i) & 63)) & 1u)
 
-/* One loop per value of `scaled`: Clang folds `scaled ? x * s : x` into x * (scaled ? s : 1),
- * which quiets signaling NaNs that the select must pass unchanged. */
-static void apply_f32_scalar(const float *x, float *y, const uint64_t *bits, size_t n, float s,
-                             int scaled)
-{
-    if (scaled) {
-        for (size_t i = 0; i < n; i++)
-            y[i] = BIT(bits, i) ? x[i] * s : 0.0f;
-    } else {
-        for (size_t i = 0; i < n; i++)
-            y[i] = BIT(bits, i) ? x[i] : 0.0f;
-    }
-}
-
-static void apply_f64_scalar(const double *x, double *y, const uint64_t *bits, size_t n, double s,
-                             int scaled)
-{
-    if (scaled) {
-        for (size_t i = 0; i < n; i++)
-            y[i] = BIT(bits, i) ? x[i] * s : 0.0;
-    } else {
-        for (size_t i = 0; i < n; i++)
-            y[i] = BIT(bits, i) ? x[i] : 0.0;
-    }
-}
-
-static void apply_f16_scalar(const uint16_t *x, uint16_t *y, const uint64_t *bits, size_t n,
-                             float s, int scaled)
-{
-    for (size_t i = 0; i < n; i++)
-        y[i] = BIT(bits, i) ? (scaled ? fd_float_to_half(fd_half_to_float(x[i]) * s) : x[i]) : 0;
-}
-
-/* ---- alpha dropout: y = keep ? x * a + b : d ---- */
-
 /* Selects on the bits (kept: all-ones) so that the loops have no branches and vectorise; the
- * arithmetic is the same IEEE operations either way. */
+ * arithmetic is the same IEEE operations either way. A select on the bits also passes a
+ * signaling NaN through unchanged, where Clang would fold a float `scaled ? x * s : x` into
+ * x * (scaled ? s : 1), which quiets it. */
 static inline float sel_f32(uint32_t keep, float v, float d)
 {
     uint32_t vb, db, m = 0u - keep;
@@ -79,6 +46,39 @@ static inline double sel_f64(uint64_t keep, double v, double d)
     memcpy(&v, &vb, 8);
     return v;
 }
+
+static void apply_f32_scalar(const float *x, float *y, const uint64_t *bits, size_t n, float s,
+                             int scaled)
+{
+    if (scaled) {
+        for (size_t i = 0; i < n; i++)
+            y[i] = sel_f32((uint32_t)BIT(bits, i), x[i] * s, 0.0f);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            y[i] = sel_f32((uint32_t)BIT(bits, i), x[i], 0.0f);
+    }
+}
+
+static void apply_f64_scalar(const double *x, double *y, const uint64_t *bits, size_t n, double s,
+                             int scaled)
+{
+    if (scaled) {
+        for (size_t i = 0; i < n; i++)
+            y[i] = sel_f64(BIT(bits, i), x[i] * s, 0.0);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            y[i] = sel_f64(BIT(bits, i), x[i], 0.0);
+    }
+}
+
+static void apply_f16_scalar(const uint16_t *x, uint16_t *y, const uint64_t *bits, size_t n,
+                             float s, int scaled)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = BIT(bits, i) ? (scaled ? fd_float_to_half(fd_half_to_float(x[i]) * s) : x[i]) : 0;
+}
+
+/* ---- alpha dropout: y = keep ? x * a + b : d ---- */
 
 static void affine_bits_f32_scalar(const float *x, float *y, const uint64_t *bits, size_t n,
                                    float a, float b, float d)

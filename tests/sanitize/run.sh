@@ -7,8 +7,7 @@
 # included), checks that the build has OpenMP and is instrumented, then runs pytest with the
 # compiler's libasan/libubsan preloaded into the (uninstrumented) Python:
 #   - the kernel tests once per SIMD path the CPU supports (FASTDROP_ISA=scalar, vector, avx2,
-#     avx512 on x86-64;
-#     they also switch paths and thread counts 1-3 themselves),
+#     avx512 on x86-64; they also switch paths and thread counts 1-3 themselves),
 #   - the remaining tests that reach C code (layers, MC, stats, examples, bench) once.
 # tests/test_dask.py is left out: it runs the same kernels per chunk inside a dask.distributed
 # cluster of worker processes, and under the preloaded runtime the cluster loses its workers
