@@ -10,7 +10,8 @@
  *   extensions do not spell is the 32x32->64 multiply of the low halves: mul32() takes the
  *   baseline instruction where there is one (SSE2 pmuludq, NEON umull) and the plain masked
  *   64-bit product elsewhere (same value).
- * - Keep bits: unsigned compares give lane masks, and + or against per-lane bit selectors
+ * - Keep bits: signed compares of sign-flipped words (the flip folded into round 10's keys)
+ *   give lane masks of the dropped elements, and + or against per-lane bit selectors
  *   collect a 32-bit half per 4 vectors. The high word of a product moves down by a shuffle
  *   (one pshufd on SSE2) rather than a shift (a copy and a shift).
  * - float16: branch-free bit manipulation on 32-bit lanes, the same results as
@@ -78,16 +79,21 @@ static inline VI mul32(VI a, VI m)
 #endif
 }
 
+/* The keep compare is signed on words with the sign bit flipped (dropped: t' > w'), as SSE2 has
+ * no unsigned compare: the flip rides on round 10's keys for words 0 and 2. */
 typedef struct {
-    VI k0, k1; /* round 10 keys */
-    VU t;      /* threshold */
+    VI k0f, k1f; /* round 10 keys ^ 0x80000000 */
+    VI flip;
+    VS tflip;    /* threshold ^ 0x80000000 */
 } philox_fin;
 
 static inline void fin_init(philox_fin *f, uint32_t k0, uint32_t k1, uint32_t threshold)
 {
-    f->k0 = set1_32(k0);
-    f->k1 = set1_32(k1);
-    f->t = (VU){threshold, threshold, threshold, threshold};
+    const int32_t t = (int32_t)(threshold ^ 0x80000000u);
+    f->k0f = set1_32(k0 ^ 0x80000000u);
+    f->k1f = set1_32(k1 ^ 0x80000000u);
+    f->flip = set1_32(0x80000000u);
+    f->tflip = (VS){t, t, t, t};
 }
 
 #include "philox-inl.h"
@@ -132,14 +138,16 @@ static inline __attribute__((always_inline)) void rounds9(const philox_ctx *cx, 
     }
 }
 
-/* Round 10: w[k] = word k of the vector's two blocks (in the low halves of the 64-bit lanes). */
-static inline void round10(const philox_ctx *cx, const state *q, VU w[4])
+/* Round 10: w[k] = word k of the vector's two blocks (in the low halves of the 64-bit lanes),
+ * each with its sign bit flipped (flipped = 1) or not. */
+static inline void round10(const philox_ctx *cx, const state *q, VU w[4], int flipped)
 {
     VI p0 = mul32(q->c0, cx->m0), p1 = mul32(q->c2, cx->m1);
-    w[0] = (VU)(HI(p1) ^ q->c1 ^ cx->fin.k0);
-    w[1] = (VU)p1;
-    w[2] = (VU)(HI(p0) ^ q->c3 ^ cx->fin.k1);
-    w[3] = (VU)p0;
+    const VI f = flipped ? (VI){0, 0} : cx->fin.flip;
+    w[0] = (VU)(HI(p1) ^ q->c1 ^ (cx->fin.k0f ^ f));
+    w[1] = (VU)(flipped ? p1 ^ cx->fin.flip : p1);
+    w[2] = (VU)(HI(p0) ^ q->c3 ^ (cx->fin.k1f ^ f));
+    w[3] = (VU)(flipped ? p0 ^ cx->fin.flip : p0);
 }
 
 /* sel[v][k]: bit 8v + 4i + k in the low half of 64-bit lane i (block 2v + i, word k) */
@@ -153,7 +161,7 @@ static const VU sel_bits[4][4] = {SELK(0), SELK(1), SELK(2), SELK(3)};
 /* The 64 keep bits of a group, NB vectors at a time. */
 static inline uint64_t keep64_vec(const philox_ctx *cx, VI P)
 {
-    VU acc[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}}; /* bits 0-31, 32-63 */
+    VU acc[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}}; /* dropped bits 0-31, 32-63 */
 #pragma GCC unroll 4
     for (int b = 0; b < 8 / NB; b++) {
         state q[NB];
@@ -162,13 +170,13 @@ static inline uint64_t keep64_vec(const philox_ctx *cx, VI P)
         for (int v = 0; v < NB; v++) {
             const int g = NB * b + v; /* the vector in the group: blocks 2g, 2g + 1 */
             VU w[4];
-            round10(cx, &q[v], w);
+            round10(cx, &q[v], w, 1);
             for (int k = 0; k < 4; k++)
-                acc[g >> 2] |= (VU)(w[k] >= cx->fin.t) & sel_bits[g & 3][k];
+                acc[g >> 2] |= (VU)(cx->fin.tflip > (VS)w[k]) & sel_bits[g & 3][k];
         }
     }
     uint64_t lo = acc[0][LO32(0)] | acc[0][LO32(1)];
-    return lo | (uint64_t)(acc[1][LO32(0)] | acc[1][LO32(1)]) << 32;
+    return ~(lo | (uint64_t)(acc[1][LO32(0)] | acc[1][LO32(1)]) << 32);
 }
 
 /* The words of a group stored in order (out[4j + k] = word k of block j), NB vectors at a time. */
@@ -181,7 +189,7 @@ static inline void words64_vec(const philox_ctx *cx, VI P, uint32_t *out)
         for (int v = 0; v < NB; v++) {
             const int g = NB * b + v;
             VU w[4];
-            round10(cx, &q[v], w);
+            round10(cx, &q[v], w, 0);
             /* (word 0, word 1) and (word 2, word 3) of block 2g, then of block 2g + 1 */
             VU lo = SHUF4(w[0], w[1], LO32(0), 4 + LO32(0), LO32(1), 4 + LO32(1));
             VU hi = SHUF4(w[2], w[3], LO32(0), 4 + LO32(0), LO32(1), 4 + LO32(1));
