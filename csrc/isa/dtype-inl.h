@@ -37,31 +37,19 @@ FD_TARGET static inline void FN(affine_group)(const T *x, T *y, uint64_t word, V
 }
 
 /* Chunks i, i + W, ... up to n of a loop with keep bits given (bit i of bits), OP(v, m) the
- * chunk's result. With masked loads and stores every chunk goes through them: on AVX-512 that
- * beats plain ones when the arrays are not 64-byte aligned, as NumPy's large ones are not
- * (~10% on a float32 dropout_backward, Sapphire Rapids). Else whole chunks, then a partial one. */
-#ifdef FD_MASKED_MEMORY
-#define CHUNKS(OP)                                                                             \
-    for (; i < n; i += W) {                                                                    \
-        size_t k_ = n - i < W ? n - i : W;                                                     \
-        FN(store_part)(y + i, k_, OP(FN(load_part)(x + i, k_),                                 \
-                                     FN(mask)(bits[i >> 6] >> (i & 63), 0)));                  \
-    }
-#else
+ * chunk's result: whole chunks with plain loads and stores, then a partial one. */
 #define CHUNKS(OP)                                                                             \
     for (; i + W <= n; i += W)                                                                 \
         FN(store)(y + i, OP(FN(load)(x + i), FN(mask)(bits[i >> 6] >> (i & 63), 0)));         \
     if (i < n)                                                                                 \
         FN(store_part)(y + i, n - i, OP(FN(load_part)(x + i, n - i),                           \
                                         FN(mask)(bits[i >> 6] >> (i & 63), 0)));
-#endif
 
 FD_TARGET static void ENTRY(FN(apply))(const T *x, T *y, const uint64_t *bits, size_t n, S s,
                                        int scaled)
 {
     const V vs = FN(set1)(scaled ? s : (S)1);
     size_t i = 0;
-#ifndef FD_MASKED_MEMORY
     if (scaled) { /* whole groups first, the branch taken out of the loop */
         for (; i + 64 <= n; i += 64)
             FN(group)(x + i, y + i, bits[i >> 6], vs, 1);
@@ -69,7 +57,6 @@ FD_TARGET static void ENTRY(FN(apply))(const T *x, T *y, const uint64_t *bits, s
         for (; i + 64 <= n; i += 64)
             FN(group)(x + i, y + i, bits[i >> 6], vs, 0);
     }
-#endif
 #define OP(v, m) FN(vscale)(v, m, vs, scaled)
     CHUNKS(OP)
 #undef OP
@@ -80,10 +67,8 @@ FD_TARGET static void ENTRY(FN(affine_bits))(const T *x, T *y, const uint64_t *b
 {
     const V va = FN(set1)(a), vb = FN(set1)(b), vd = FN(set1)(d);
     size_t i = 0;
-#ifndef FD_MASKED_MEMORY
     for (; i + 64 <= n; i += 64)
         FN(affine_group)(x + i, y + i, bits[i >> 6], va, vb, vd);
-#endif
 #define OP(v, m) FN(vaffine)(v, m, va, vb, vd)
     CHUNKS(OP)
 #undef OP
