@@ -14,8 +14,8 @@
 
 #include "bits.h"
 #include "driver.h"
-#include "gaussian.h"
 #include "parallel.h"
+#include "plan.h"
 #include "strided.h"
 
 #define TILE FD_TILE
@@ -139,6 +139,7 @@ void fd_job_init(fd_job *j, fd_dtype dtype, const fd_struct_op *op, const fd_bma
     j->op = op;
     j->bm = bm;
     j->k = fd_kernels_current();
+    j->stream = 0;
     j->s32 = (float)op->scale;
     j->a32 = (float)op->a;
     j->b32 = (float)op->b;
@@ -193,13 +194,31 @@ static int fused_tile(const fd_job *j, uint64_t g0, size_t n, const char *xp, ch
 
 /* Tile of local elements [i0, i0 + n) (n <= TILE), global index g0 for element i0, contiguous
  * data at xp / yp (NULL: bits only); mout receives its packed keep bits (bit 0 first) or NULL. */
+static void compute_tile(const fd_job *j, size_t i0, uint64_t g0, size_t n, const char *xp,
+                         char *yp, uint8_t *mout);
+
 static void run_tile(const fd_job *j, size_t i0, uint64_t g0, size_t n, const char *xp, char *yp,
                      uint8_t *mout)
+{
+    if (!j->stream || !yp) {
+        compute_tile(j, i0, g0, n, xp, yp, mout);
+        return;
+    }
+    /* Streaming stores: the tile is made in L1, at y's offset within a cache line, and streamed
+     * out whole lines at a time (NumPy's large arrays start 16 bytes into a line). */
+    _Alignas(64) char buf[TILE * 8 + 64];
+    char *tb = buf + (uintptr_t)yp % 64;
+    compute_tile(j, i0, g0, n, xp, tb, mout);
+    j->k->stream_bytes(yp, tb, n * j->es);
+}
+
+static void compute_tile(const fd_job *j, size_t i0, uint64_t g0, size_t n, const char *xp,
+                         char *yp, uint8_t *mout)
 {
     const fd_struct_op *op = j->op;
     uint64_t bits[TILE / 64 + 2];
     if (op->op == FD_OP_NOISE) {
-        fd_gaussian_apply(j->dtype, xp, yp, n, g0, op->seed, op->sigma);
+        j->k->gauss_tile(j->dtype, xp, yp, NULL, n, g0, op->seed, op->sigma);
         return;
     }
     int done = xp && draws_words(op) && fused_tile(j, g0, n, xp, yp, bits);
@@ -305,6 +324,8 @@ static void array_chunk(const void *ctx, size_t c0, size_t c1)
     }
     free(xpan);
     free(ypan);
+    if (a->job.stream)
+        a->job.k->stream_fence();
 }
 
 int fd_apply(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n, const fd_struct_op *op,
@@ -324,11 +345,17 @@ int fd_apply(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n, const
         fd_bmap_init(&bm, x->ndim, x->shape, op->rstrides, op->mask, op->mask_bits);
     }
     fd_job_init(&a.job, dtype, op, !op->bern && op->mask && op->rstrides ? &bm : NULL);
+    /* the plan: ISA path and store policy (plan.h) */
+    fd_opclass opc = !x ? FD_OPC_BITS : op->op == FD_OP_NOISE ? FD_OPC_NOISE
+                   : op->op == FD_OP_AFFINE ? FD_OPC_AFFINE : op->bern ? FD_OPC_DRAW : FD_OPC_STORED;
+    int stream = 0;
+    a.job.k = fd_plan_choose(opc, dtype, x ? n * sizes[dtype] : (n + 7) / 8, &stream);
     if (x) {
         fd_strided_init(&xv, x, sizes[dtype]);
         fd_strided_init(&yv, y, sizes[dtype]);
         a.x = &xv;
         a.y = &yv;
+        a.job.stream = stream && yv.contiguous && a.job.k->stream_bytes;
     }
     fd_parallel_chunks(n, FD_CHUNK, nthreads, array_chunk, &a);
     return 0;

@@ -3,7 +3,7 @@
  * path the CPU does not run is skipped) against the portable scalar
  * table (csrc/isa/scalar.c), which the Python tests pin to fastdrop.reference. Covers every
  * entry: keep_bits, apply_*, fused_*, affine_*, affine_bits_*, words, gauss_tile,
- * scale_copy_*, stream_copy_*, popcount_words (against the scalar table) and the transposes (against a plain
+ * scale_copy_*, stream_copy_*, stream_bytes, popcount_words (against the scalar table) and the transposes (against a plain
  * loop), on many sizes (n not a multiple of 16 or 64), run offsets r = 0..3, thresholds, keys,
  * streams, special values (NaN, inf, subnormal, -0), in-place calls and Philox block counters
  * crossing 2^32 (carry into the high counter word). Exit status 1 on a mismatch. */
@@ -364,6 +364,18 @@ static void check_scale_copy_popcount(void)
             if (memcmp(yc, yb, n * dt))
                 fail("stream_copy", "dtype bytes=%llu n=%llu offset=%llu%llu", dt, n, off, 0);
             free(buf);
+        }
+        if (K->stream_bytes) { /* a tile's bytes streamed out: exactly memcpy, at any offsets */
+            size_t nb = n * dt, so = (size_t)(it % 64), d0 = (size_t)(it * 7 % 64);
+            char *src = malloc(nb + 64), *dst = malloc(nb + 64);
+            memcpy(src + so, x, nb);
+            K->stream_bytes(dst + d0, src + so, nb);
+            K->stream_fence();
+            nchecks++;
+            if (memcmp(dst + d0, x, nb))
+                fail("stream_bytes", "nbytes=%llu src offset=%llu dst offset=%llu%llu", nb, so,
+                     d0, 0);
+            free(src), free(dst);
         }
         uint64_t *v = malloc(8 * (n + 1));
         for (size_t i = 0; i < n; i++)
