@@ -34,7 +34,11 @@
  *   stream_bytes: copies nbytes from src to dst (not overlapping), whole 64-byte lines of dst
  *              with non-temporal stores (fastest when src and dst are equal modulo 64), the
  *              partial lines at either end with regular ones; stream_fence orders them before
- *              later stores (called once per thread, after its last stream_bytes). NULL: none;
+ *              later stores (called once per thread, after its last streaming store). NULL: none;
+ *   fused_stream_*, apply_stream_*, affine_stream_*, affine_bits_stream_*: (optional; NULL: the
+ *              driver makes the tile in a buffer and streams it out with stream_bytes) the
+ *              same kernels writing y with streaming stores as they go, y aligned to its
+ *              element only (the partial vectors at either end are stored plainly);
  *   popcount_words: the number of set bits of v[0 .. nw);
  *   transpose[]: block transposes for the panel copies of transposed views (csrc/strided.c),
  *                by element size 2, 4, 8 bytes: fn copies a grid of h x h blocks (fd_tgrid);
@@ -146,6 +150,18 @@ typedef struct {
     fd_scale_copy_f16_fn stream_copy_f16;
     fd_stream_bytes_fn stream_bytes; /* NULL: no streaming stores on this path */
     void (*stream_fence)(void);
+    fd_fused_f32_fn fused_stream_f32; /* the *_stream may be NULL */
+    fd_fused_f64_fn fused_stream_f64;
+    fd_fused_f16_fn fused_stream_f16;
+    fd_apply_f32_fn apply_stream_f32;
+    fd_apply_f64_fn apply_stream_f64;
+    fd_apply_f16_fn apply_stream_f16;
+    fd_affine_f32_fn affine_stream_f32;
+    fd_affine_f64_fn affine_stream_f64;
+    fd_affine_f16_fn affine_stream_f16;
+    fd_affine_bits_f32_fn affine_bits_stream_f32;
+    fd_affine_bits_f64_fn affine_bits_stream_f64;
+    fd_affine_bits_f16_fn affine_bits_stream_f16;
     fd_popcount_fn popcount_words;
     fd_transpose transpose[3]; /* elements of 2, 4, 8 bytes */
 } fd_kernels;

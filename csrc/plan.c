@@ -102,7 +102,11 @@ int fd_plan_choice(int opc, int dtype, size_t nbytes, int *stream)
     }
     if (isa < 0 || fd_isa_forced() || !fd_isa_supported(isa))
         isa = fd_isa_get();
-    *stream = (st >= 0 ? st : nbytes >= fd_stream_threshold()) && fd_kernels_of(isa)->stream_bytes;
+    /* built in: Gaussian noise is not streamed (its transform costs more than the memory
+     * traffic, and it has no streaming kernel: its tiles would go through a buffer) */
+    if (st < 0)
+        st = opc != FD_OPC_NOISE && nbytes >= fd_stream_threshold();
+    *stream = st && fd_kernels_of(isa)->stream_bytes;
     return isa;
 }
 

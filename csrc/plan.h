@@ -2,7 +2,7 @@
  * written with non-temporal (streaming) stores. Neither ever changes a bit of the result.
  *
  * Built in: the chosen ISA path (fd_kernels_current) and streaming stores for contiguous
- * outputs of at least fd_stream_threshold() bytes. A measured plan (fastdrop.tune) may replace
+ * outputs of at least fd_stream_threshold() bytes (Gaussian noise: never). A measured plan (fastdrop.tune) may replace
  * either per operation class, dtype and size class; a path forced by FASTDROP_ISA or
  * fastdrop.set_isa wins over the plan's path. */
 #ifndef FASTDROP_PLAN_H

@@ -42,9 +42,9 @@ SAMPLE = 0.005  # seconds per timed sample (small outputs repeat the call)
 
 def _parse_bytes(text, name):
     units = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20,
-             "g": 1 << 30, "gib": 1 << 30}
+             "g": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40}
     t = text.strip().lower()
-    num = t.rstrip("kmgib")
+    num = t.rstrip("kmgtib")
     unit = t[len(num):]
     try:
         value = int(num)
@@ -208,8 +208,8 @@ def _candidates(op):
 
 def _builtin(op, nbytes):
     best = _core.isa_best()
-    stream = int(op != "bits" and _core.isa_streams(best)
-                 and nbytes >= _core.stream_threshold_default())
+    stream = int(op not in ("bits", "noise") and _core.isa_streams(best)
+                 and nbytes >= _core.stream_threshold())
     return best, stream
 
 

@@ -107,6 +107,7 @@ def test_plan_routes_and_a_forced_path_wins(clean_plan):
     fd.set_stream_threshold(1 << 20)
     assert _core.plan_choice("stored", 1, 1 << 20) == (best, _core.isa_streams(best))
     assert _core.plan_choice("stored", 1, (1 << 20) - 1) == (best, False)
+    assert _core.plan_choice("noise", 1, 1 << 30) == (best, False)  # never streamed unless planned
     fd.set_isa(paths[-1])
     assert _core.plan_choice("stored", 1, 64 << 20)[0] == paths[-1]
     fd.set_isa(None)

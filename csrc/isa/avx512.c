@@ -212,6 +212,38 @@ FD_TARGET static inline void stream_f64(double *p, VD v) { _mm512_stream_pd(p, v
 FD_TARGET static inline void stream_f16(uint16_t *p, VH v) { _mm256_stream_si256((VH *)p, v); }
 FD_TARGET static inline void stream_fence(void) { _mm_sfence(); }
 
+/* Realignment for streaming stores to an output that starts `off` lanes before a vector
+ * boundary: realign(prev, cur) = lanes off .. W-1 of prev, then lanes 0 .. off-1 of cur. */
+typedef __m512i rx_f32;
+typedef __m512i rx_f64;
+typedef __m256i rx_f16;
+FD_TARGET static inline void realign_init_f32(rx_f32 *r, size_t off)
+{
+    *r = _mm512_add_epi32(_mm512_set1_epi32((int)off),
+                          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+}
+FD_TARGET static inline void realign_init_f64(rx_f64 *r, size_t off)
+{
+    *r = _mm512_add_epi64(_mm512_set1_epi64((long long)off), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+}
+FD_TARGET static inline void realign_init_f16(rx_f16 *r, size_t off)
+{
+    *r = _mm256_add_epi16(_mm256_set1_epi16((short)off),
+                          _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+}
+FD_TARGET static inline VF realign_f32(VF prev, VF cur, const rx_f32 *r)
+{
+    return _mm512_permutex2var_ps(prev, *r, cur);
+}
+FD_TARGET static inline VD realign_f64(VD prev, VD cur, const rx_f64 *r)
+{
+    return _mm512_permutex2var_pd(prev, *r, cur);
+}
+FD_TARGET static inline VH realign_f16(VH prev, VH cur, const rx_f16 *r)
+{
+    return _mm256_permutex2var_epi16(prev, *r, cur);
+}
+
 /* the first k <= W lanes; the others are never read or written */
 FD_TARGET static inline VF load_part_f32(const float *p, size_t k)
 {

@@ -325,7 +325,15 @@ FD_TARGET static void ENTRY(stream_fence)(void) { stream_fence(); }
 #define FD_STREAM_ENTRIES                                                                      \
     .stream_copy_f32 = ENTRY(stream_copy_f32), .stream_copy_f64 = ENTRY(stream_copy_f64),      \
     .stream_copy_f16 = ENTRY(stream_copy_f16), .stream_bytes = ENTRY(stream_bytes),            \
-    .stream_fence = ENTRY(stream_fence),
+    .stream_fence = ENTRY(stream_fence), .fused_stream_f32 = ENTRY(fused_stream_f32),          \
+    .fused_stream_f64 = ENTRY(fused_stream_f64), .fused_stream_f16 = ENTRY(fused_stream_f16),  \
+    .apply_stream_f32 = ENTRY(apply_stream_f32), .apply_stream_f64 = ENTRY(apply_stream_f64),  \
+    .apply_stream_f16 = ENTRY(apply_stream_f16), .affine_stream_f32 = ENTRY(affine_stream_f32), \
+    .affine_stream_f64 = ENTRY(affine_stream_f64),                                             \
+    .affine_stream_f16 = ENTRY(affine_stream_f16),                                             \
+    .affine_bits_stream_f32 = ENTRY(affine_bits_stream_f32),                                   \
+    .affine_bits_stream_f64 = ENTRY(affine_bits_stream_f64),                                   \
+    .affine_bits_stream_f16 = ENTRY(affine_bits_stream_f16),
 #else
 #define FD_STREAM_ENTRIES
 #endif
