@@ -21,8 +21,20 @@ def describe_isa(name):
         unit = _VECTOR_UNIT.get(platform.machine().lower())
         return f"portable vector code, {unit} here" if unit else "portable vector code"
     return {"scalar": "plain C, the definition of the bits", "avx2": "AVX2 + F16C",
-            "avx512": "AVX-512 F/BW/VL", "neon": "AArch64 NEON"}.get(name, name)
+            "avx512": "AVX-512 F/BW/DQ/VL", "neon": "AArch64 NEON"}.get(name, name)
 _num_threads = None  # None: follow omp_get_max_threads() on every call
+# Where the plan in use (SIMD path and store policy per call class) comes from; fastdrop._tune
+# sets it when it loads, makes or forgets a plan.
+_plan = {"status": "built in (no tuning file)", "file": None}
+
+
+def set_plan_source(status, file=None):
+    _plan.update(status=status, file=file)
+
+
+def plan_source():
+    """Where the plan in use comes from: ``{"status": text, "file": path or None}``."""
+    return dict(_plan)
 
 
 def set_num_threads(n):
@@ -72,10 +84,12 @@ def set_isa(name=None):
 
     Every path gives the same bits; this is for profiling and testing. The environment
     variable ``FASTDROP_ISA`` does the same at import (a name that is not a path, or a path
-    this CPU does not run, makes the import fail with a ValueError).
+    this CPU does not run, makes the import fail with a ValueError). A forced path wins over a
+    tuned plan (:func:`fastdrop.tune`); ``None`` lets the plan choose again.
     """
-    if name is None:
-        name = _core.isa_best()
+    if name is None:  # the widest path; a tuned plan's choices apply again
+        _core.isa_reset()
+        return
     if name not in ISAS:
         raise ValueError(f"isa must be one of {ISAS} or None; got {name!r}")
     if not _core.isa_set(name):
@@ -98,6 +112,8 @@ def config():
         "isa_best": _core.isa_best(),
         "isa_supported": supported_isas(),
         "parallel_threshold": _core.parallel_threshold(),
+        "stream_threshold": _core.stream_threshold(),
+        "plan": _plan["status"],
     }
 
 
@@ -110,6 +126,7 @@ def show_config():
     print(f"  isa:      {c['isa']} ({c['isa_description']}; best: {c['isa_best']}; "
           f"supported: {', '.join(c['isa_supported'])})")
     print(f"  parallel above {c['parallel_threshold']} elements")
+    print(f"  streaming stores from {c['stream_threshold']} bytes of output; plan: {c['plan']}")
 
 
 _check_isa_env()
