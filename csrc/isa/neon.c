@@ -10,7 +10,7 @@
  *   round is 4 multiplies, 4 unzips and 4 xors per 4 blocks. Round 1's products M0 * (lo + j)
  *   come from the context's 64-bit sums, unzipped the same way.
  * - The four quads of a 64-element group are interleaved (FD_GROUPS 1): 16 state vectors and
- *   the constants fit the 32 registers.
+ *   the constants nearly fit the 32 registers (GCC 12 spills a dozen vectors a group).
  * - Keep bits: unsigned compares (cmhs), and + or against per-lane bit selectors, one addv per
  *   two quads (32 bits). Words: vst4q stores a quad's four word vectors interleaved, which is
  *   block order.

@@ -6,10 +6,10 @@
  * x86-64 nor aarch64); selectable as FASTDROP_ISA=vector everywhere.
  *
  * - Philox: the 64-bit-lane layout of philox-inl.h, 2 blocks per vector, a 64-element group in
- *   8 vectors, all interleaved. The one operation C's vector
- *   extensions do not spell is the 32x32->64 multiply of the low halves: mul32() takes the
- *   baseline instruction where there is one (SSE2 pmuludq, NEON umull) and the plain masked
- *   64-bit product elsewhere (same value).
+ *   8 vectors, all interleaved. The one operation the compilers do not map well from C's vector
+ *   extensions is the 32x32->64 multiply of the low halves (GCC 12 makes three multiplies of a
+ *   masked 64-bit product): mul32() takes the baseline instruction where there is one (SSE2
+ *   pmuludq, NEON umull) and the plain masked product elsewhere (same value).
  * - Keep bits: signed compares of sign-flipped words (the flip folded into round 10's keys)
  *   give lane masks of the dropped elements, and + or against per-lane bit selectors
  *   collect a 32-bit half per 4 vectors. The high word of a product moves down by a shuffle

@@ -9,7 +9,9 @@
 #   3. the dispatcher's choice there (neon) and the FASTDROP_ISA handling (x86 names refused);
 #   4. with clang installed, the same core cross-compiled by clang (--target=aarch64-linux-gnu,
 #      -Werror), its NEON and vector tables checked the same way (Apple clang and Linux clang
-#      builds take this source).
+#      builds take this source);
+#   5. with Debian's s390x or ppc64le cross compilers installed, the vector table on those
+#      (big-endian without a vector unit; VSX) under their qemu.
 # Prints `aarch64 neon: N cases bitwise equal to scalar` on success. Exit status 1 on any
 # mismatch or build failure.
 # When the cross compiler or qemu-aarch64 is missing it installs gcc-aarch64-linux-gnu,
@@ -88,7 +90,7 @@ check() {
         n=$(sed -n 's/^OK: \([0-9]*\) checks.*/\1/p' "$log")
         [ -n "$n" ] || { echo "  $name: skipped (not run?)"; status=1; return; }
         [ "$name" = neon ] && ncases=$((ncases + n))
-        echo "aarch64 $name: $n cases bitwise equal to scalar (tests/simde/check_kernels.c)"
+        echo "  $name table: $n cases bitwise equal to scalar (tests/simde/check_kernels.c)"
     else
         sed 's/^/  /' "$log"
         echo "aarch64 $name: FAILED"
@@ -171,6 +173,25 @@ if command -v clang >/dev/null 2>&1; then
         status=1
     fi
 fi
+
+# Other architectures, when their Debian cross compilers are installed (not installed here):
+# the portable vector path where it is the default, big-endian s390x (no vector unit at the
+# baseline: plain loops) and ppc64le (VSX), under their qemu.
+for arch in s390x:s390x-linux-gnu ppc64le:powerpc64le-linux-gnu; do
+    q=qemu-${arch%%:*} cc=${arch#*:}-gcc
+    command -v "$cc" >/dev/null 2>&1 && command -v "$q" >/dev/null 2>&1 || continue
+    "$cc" "${flags[@]}" -c "$root/csrc/isa/scalar.c" -o "$out/other_scalar.o"
+    "$cc" "${flags[@]}" -c "$root/csrc/isa/vector.c" -o "$out/other_vector.o"
+    "$cc" "${flags[@]}" -DFD_CHECK_KERNELS=fd_kernels_vector "$root/tests/simde/check_kernels.c" \
+        "$out/other_vector.o" "$out/other_scalar.o" -lm -o "$out/other_check"
+    if "$q" "$out/other_check" >"$out/other.log" 2>&1; then
+        echo "  ${arch%%:*} vector: $(tail -1 "$out/other.log")"
+    else
+        sed 's/^/  /' "$out/other.log" | tail -5
+        echo "${arch%%:*} vector: FAILED"
+        status=1
+    fi
+done
 
 if [ $status = 0 ]; then
     echo "aarch64 neon: $ncases cases bitwise equal to scalar"
