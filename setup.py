@@ -74,11 +74,13 @@ def _brief(output, tmp):
     return (text[:300] + " ...") if len(text) > 300 else (text or "no compiler output")
 
 
-def _spawn_quietly(cmd, **kwargs):
-    """compiler.spawn replacement: quiet on success; the output becomes the error on failure."""
+def _spawn_quietly(cmd, env=None, **kwargs):
+    """compiler.spawn / compiler.call replacement: quiet on success; the output becomes the
+    error on failure."""
     try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              universal_newlines=True, errors="replace")
+        proc = subprocess.run([os.fspath(c) for c in cmd], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, universal_newlines=True,
+                              errors="replace", env=env)
     except OSError as exc:  # the compiler itself is missing or not executable
         raise _ProbeFailed("%s: %s" % (cmd[0], exc.strerror or exc))
     if proc.returncode != 0:
@@ -86,22 +88,30 @@ def _spawn_quietly(cmd, **kwargs):
 
 
 class _QuietCompiler:
-    """Run a distutils compiler with _spawn_quietly for the duration of a ``with`` block."""
+    """Run a distutils compiler with _spawn_quietly for the duration of a ``with`` block.
+    Older setuptools run the compiler and linker through ``compiler.spawn``, newer ones
+    through ``compiler.call``: both are replaced."""
+
+    NAMES = ("spawn", "call")
 
     def __init__(self, compiler):
         self.compiler = compiler
 
     def __enter__(self):
-        self.own_spawn = "spawn" in vars(self.compiler)
-        self.saved_spawn = self.compiler.spawn
-        self.compiler.spawn = _spawn_quietly
+        self.saved = {}
+        for name in self.NAMES:
+            if hasattr(self.compiler, name):
+                own = vars(self.compiler).get(name)
+                self.saved[name] = own
+                setattr(self.compiler, name, _spawn_quietly)
         return self.compiler
 
     def __exit__(self, *exc):
-        if self.own_spawn:
-            self.compiler.spawn = self.saved_spawn
-        else:
-            del self.compiler.spawn
+        for name, own in self.saved.items():
+            if own is not None:
+                setattr(self.compiler, name, own)
+            else:
+                delattr(self.compiler, name)
 
 
 def _write_probe(tmp, name, code):
