@@ -79,11 +79,14 @@ def _tracked_files():
     try:
         out = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, check=True).stdout
-        return {p for p in out.decode().split("\0") if p}
+        tracked = {p for p in out.decode().split("\0") if p}
     except (OSError, subprocess.CalledProcessError):
-        files = (str(p.relative_to(ROOT)).replace(os.sep, "/") for p in ROOT.rglob("*")
-                 if p.is_file())
-        return {f for f in files if not UNTRACKED.search(f)}
+        tracked = set()
+    if "setup.py" in tracked:
+        return tracked
+    # not a git checkout (an unpacked sdist, say)
+    files = (str(p.relative_to(ROOT)).replace(os.sep, "/") for p in ROOT.rglob("*") if p.is_file())
+    return {f for f in files if not UNTRACKED.search(f)}
 
 
 def _build_requirements(pyproject_text):
