@@ -15,14 +15,14 @@ broadcast forms :func:`broadcast_dropout`, :func:`spatial_dropout`, :func:`locke
 :func:`feature_alpha_dropout`, :func:`gaussian_dropout`, :func:`dropblock`. Each chunk is one
 call of the NumPy function with ``window=``.
 
-Needs ``pip install 'fastdrop[dask]'``.
+Needs ``pip install 'fastdrop-numpy[dask]'``.
 """
 from __future__ import annotations
 
 try:
     import dask.array as da
 except ImportError as exc:  # pragma: no cover - exercised only without dask
-    raise ImportError("fastdrop.dask needs dask: pip install 'fastdrop[dask]'") from exc
+    raise ImportError("fastdrop.dask needs dask: pip install 'fastdrop-numpy[dask]'") from exc
 
 import numpy as np
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-PLOT_HINT = "pip install matplotlib (or pip install 'fastdrop[plot]')"
+PLOT_HINT = "pip install matplotlib (or pip install 'fastdrop-numpy[plot]')"
 
 
 def pyplot():
