@@ -50,6 +50,8 @@ __all__ = [
 # MC mode: dropout stays on in eval() (used by fastdrop.mc_dropout)
 
 _MC = contextvars.ContextVar("fastdrop_mc_mode", default=False)
+# A Generator that every layer draws from instead of its own ``rng`` (set by mc_dropout(seed=))
+_RNG_OVERRIDE = contextvars.ContextVar("fastdrop_rng_override", default=None)
 
 
 @contextlib.contextmanager
@@ -66,6 +68,25 @@ def mc_mode(enabled=True):
         yield
     finally:
         _MC.reset(token)
+
+
+@contextlib.contextmanager
+def _draw_from(gen):
+    """Within this context every fastdrop layer draws its masks from ``gen``, whatever
+    generator it was built with (per thread, like :func:`mc_mode`)."""
+    token = _RNG_OVERRIDE.set(gen)
+    try:
+        yield
+    finally:
+        _RNG_OVERRIDE.reset(token)
+
+
+def _layer_source(rng):
+    """The Generator a layer built with ``rng`` draws from now."""
+    forced = _RNG_OVERRIDE.get()
+    if forced is not None:
+        return forced
+    return rng if rng is not None else default_generator()
 
 
 _FAMILIES = (_broadcast, _dropblock, _alpha, _gaussian)  # the structured-dropout modules
@@ -316,7 +337,7 @@ class _Stochastic(Module):
             y = self._forward_eval(x, p)
             self._saved = ("eval", p, y.shape)
         else:
-            rec = _Recorder(self.rng if self.rng is not None else default_generator())
+            rec = _Recorder(_layer_source(self.rng))
             if self.store_mask:
                 y, mask = self._forward_train(x, p, rec, True)
                 self._saved = ("mask", p, y.shape, mask)

@@ -9,7 +9,7 @@ import numpy as np
 
 from fastdrop import _validate as V
 from fastdrop._generator import Generator, default_generator
-from fastdrop.layers import mc_mode
+from fastdrop.layers import _draw_from, mc_mode
 
 __all__ = ["mc_dropout"]
 
@@ -57,8 +57,11 @@ def mc_dropout(fn, x, passes=30, *, seed=None, return_samples=False, ddof=0):
         Number of passes ``T`` (at least 1).
     seed : int or fastdrop.Generator, optional
         The masks of all passes come from ``Generator(seed)`` (or this Generator, which
-        advances), so the result is a pure function of ``seed``. ``None``: the default
-        generator as it stands (reproducible after :func:`fastdrop.manual_seed`).
+        advances), so the result is a pure function of ``seed``: every fastdrop layer the
+        call runs draws from it, including layers built with their own ``rng=``, and the
+        same call twice gives the same result. ``None``: every layer draws from its own
+        ``rng`` or, without one, from the default generator as it stands (reproducible after
+        :func:`fastdrop.manual_seed`).
     return_samples : bool
         Also return the ``(T, *output.shape)`` stack of outputs (in the output's dtype).
     ddof : int
@@ -76,9 +79,11 @@ def mc_dropout(fn, x, passes=30, *, seed=None, return_samples=False, ddof=0):
 
     Notes
     -----
-    Layers built with their own ``rng=`` draw from it, not from ``seed``. Installing the
-    generator as the default is process-wide: do not call fastdrop from other threads that
-    rely on the default generator during the call.
+    With ``seed`` given, the layers' own generators are left untouched by the call. A
+    function that passes its own ``rng=`` or ``seed=`` to :func:`fastdrop.dropout` keeps
+    them: ``seed`` reaches only layers, calls that use the default generator, and ``fn``'s
+    ``rng`` parameter. Installing the generator as the default is process-wide: do not call
+    fastdrop from other threads that rely on the default generator during the call.
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable; got {type(fn).__name__}")
@@ -96,7 +101,8 @@ def mc_dropout(fn, x, passes=30, *, seed=None, return_samples=False, ddof=0):
     takes_rng = _takes_rng(fn)
 
     mean = m2 = d1 = d2 = samples = None
-    with mc_mode(), (contextlib.nullcontext() if takes_rng else _as_default(gen)):
+    layer_source = contextlib.nullcontext() if seed is None else _draw_from(gen)
+    with mc_mode(), layer_source, (contextlib.nullcontext() if takes_rng else _as_default(gen)):
         for k in range(1, passes + 1):
             y = np.asarray(fn(x, rng=gen) if takes_rng else fn(x))
             if y.dtype.kind not in "biuf":
