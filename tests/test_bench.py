@@ -15,7 +15,7 @@ import fastdrop as fd
 from fastdrop import bench
 
 ROW_FIELDS = {"op", "impl", "dtype", "layout", "size", "threads", "threads_used", "isa", "seconds",
-              "gelem_s", "gb_s", "gelem_s_per_core", "roofline_ratio", "numpy_ratio", "check"}
+              "gelem_s", "gb_s", "gelem_s_per_thread", "roofline_ratio", "numpy_ratio", "check"}
 META_FIELDS = {"command", "cpu", "cores", "isa", "openmp", "threads", "sizes", "repeat", "versions"}
 
 
@@ -221,6 +221,19 @@ def test_report_plot(quick, report, tmp_path):
     png = tmp_path / "p.png"
     assert report.main(["--load", str(path), "--plot", str(png), "--quiet"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_plot_content(quick, report, tmp_path):
+    """G elements/s per thread, the roofline and the NumPy idiom drawn, both y-axes from 0."""
+    pytest.importorskip("matplotlib")
+    _, res, _ = quick
+    fig = report.plot(res, tmp_path / "p.png")
+    for ax in fig.axes:
+        assert ax.get_ylim()[0] == 0
+        assert "per thread" in ax.get_ylabel()
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert any("NumPy idiom" in lab for lab in labels), labels
+        assert any("roofline" in lab for lab in labels), labels
 
 
 def test_report_plot_without_matplotlib(report, monkeypatch, capsys, tmp_path):
