@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TYPING = Path(__file__).resolve().parent / "typing"
 STUBTEST_MODULES = ["fastdrop._core", "fastdrop._dropout", "fastdrop._broadcast",
                     "fastdrop._dropblock", "fastdrop._alpha", "fastdrop._gaussian",
-                    "fastdrop._generator", "fastdrop._config", "fastdrop.layers", "fastdrop.mc"]
+                    "fastdrop._generator", "fastdrop._config", "fastdrop.layers", "fastdrop.mc",
+                    "fastdrop.reference"]
 
 
 @pytest.fixture(scope="module")

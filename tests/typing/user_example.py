@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 import fastdrop as fd
+from fastdrop import reference
 from fastdrop.layers import (
     AlphaDropout, DropBlock, DropConnect, DropPath, Dropout, FeatureAlphaDropout,
     GaussianDropout, Sequential, SpatialDropout, mc_mode,
@@ -95,7 +96,20 @@ def layers() -> None:
           var.shape, samples.shape, model.params.keys(), model[0])
 
 
+def twin() -> None:
+    x = np.linspace(-1, 1, 100, dtype=np.float32)
+    y: FloatArray = fd.dropout(x, 0.3, seed=5)
+    r: FloatArray = reference.dropout(x, 0.3, seed=5)
+    r, m = reference.dropout(x, 0.3, seed=5, return_mask=True)
+    words: npt.NDArray[np.uint32] = reference.random_words(8, seed=5)
+    keep: npt.NDArray[np.bool_] = reference.keep_mask(x.shape, 0.3, 5)
+    t: int = reference.threshold(0.3)
+    assert np.array_equal(y, r) and m.dtype == np.uint8
+    print(words[0], keep.sum(), t, reference.scale_for(0.3, np.float32))
+
+
 if __name__ == "__main__":
+    twin()
     functional()
     structured()
     layers()
