@@ -314,3 +314,21 @@ def test_text_shows_the_streaming_roofline(quick):
     _, res, proc = quick
     assert any(r["impl"] == "roofline_streaming" and r["check"] == "ok" for r in res["rows"])
     assert "roofline, streaming stores" in proc.stdout and "x streaming" in proc.stdout
+
+
+def test_machine_line_says_logical_cpus_and_physical_cores():
+    from fastdrop.bench import _machine
+
+    meta = {"cpu": "X", "cpu_mhz": None, "cores": 4, "physical_cores": 2, "simd_flags": [],
+            "isa": ["avx2"], "openmp": True, "date": "d",
+            "versions": {"fastdrop": "1", "numpy": "2", "python": "3"}}
+    assert "4 logical CPUs on 2 physical cores" in _machine.machine_line(meta)
+    meta["physical_cores"] = 4
+    assert "4 cores (" in _machine.machine_line(meta)
+    n = _machine.physical_cores()
+    assert n is None or 1 <= n <= _machine.ncores()
+
+
+def test_text_table_column_is_per_thread(quick):
+    _, _, proc = quick
+    assert "G elem/s/thread" in proc.stdout and "/core" not in proc.stdout
