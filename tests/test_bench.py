@@ -187,6 +187,8 @@ def test_report_markdown_from_saved_json(quick, report, capsys):
     assert "| measure | size |" in md and res["meta"]["cpu"] in md
     assert "python -m fastdrop.bench --quick" in md
     assert "| operation (float32) | shape |" in md and "dropblock 2-D, block 7" in md
+    assert "issue" not in md.lower() and "| target |" in md  # labels speak to users
+    assert "G elem/s/thread" in md and "/core" not in md
 
 
 def test_report_text_adds_comparison_columns(quick, report, capsys):
