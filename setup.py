@@ -18,7 +18,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 CSRC = ["csrc/driver.c", "csrc/roofline.c", "csrc/strided.c",
-        "csrc/gaussian.c", "csrc/dropblock.c", "csrc/window.c", "csrc/parallel.c",
+        "csrc/gaussian.c", "csrc/dropblock.c", "csrc/window.c", "csrc/parallel.c", "csrc/plan.c",
         # the ISA layer: the dispatcher and one file per instruction set
         "csrc/isa/dispatch.c",
         "csrc/isa/scalar.c",
@@ -127,7 +127,7 @@ def extensions():
         include_dirs=["csrc", np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         depends=["csrc/fastdrop.h", "csrc/kernels.h", "csrc/philox.h", "csrc/strided.h",
-                 "csrc/structured.h", "csrc/bits.h", "csrc/gaussian.h", "csrc/parallel.h", "csrc/driver.h",
+                 "csrc/structured.h", "csrc/bits.h", "csrc/gaussian.h", "csrc/parallel.h", "csrc/driver.h", "csrc/plan.h",
                  "csrc/isa/isa.h", "csrc/isa/philox-inl.h", "csrc/isa/loops-inl.h",
                  "csrc/isa/dtype-inl.h", "csrc/isa/autovec-inl.h", "csrc/isa/u16x16-inl.h"],
     )

@@ -14,11 +14,14 @@
 
 #include "bits.h"
 #include "driver.h"
-#include "gaussian.h"
 #include "parallel.h"
+#include "plan.h"
 #include "strided.h"
 
 #define TILE FD_TILE
+#ifndef STREAM_PIECE
+#define STREAM_PIECE 2048 /* bytes of output per piece of a tile streamed through a buffer */
+#endif
 
 /* ------------------------------------------------------------------------------------------
  * Keep-bit sources.
@@ -111,20 +114,26 @@ void fd_draw_bits(const fd_kernels *k, const fd_bernoulli *b, uint64_t g0, size_
             bits[w] = (bits[w] >> r) | (bits[w + 1] << (64 - r));
 }
 
-/* AFFINE with given keep bits (a stored or reduced mask; drawn bits use the fused kernels). */
-static void affine_bits(const fd_job *j, const char *xp, char *yp, const uint64_t *bits, size_t n)
+/* AFFINE with given keep bits (a stored or reduced mask; drawn bits use the fused kernels);
+ * st: with the path's streaming stores. */
+static void affine_bits(const fd_job *j, const char *xp, char *yp, const uint64_t *bits, size_t n,
+                        int st)
 {
     const fd_struct_op *op = j->op;
+    const fd_kernels *k = j->k;
     switch (j->dtype) {
     case FD_F32:
-        j->k->affine_bits_f32((const float *)xp, (float *)yp, bits, n, j->a32, j->b32, j->d32);
+        (st ? k->affine_bits_stream_f32 : k->affine_bits_f32)((const float *)xp, (float *)yp, bits,
+                                                              n, j->a32, j->b32, j->d32);
         break;
     case FD_F64:
-        j->k->affine_bits_f64((const double *)xp, (double *)yp, bits, n, op->a, op->b, op->d);
+        (st ? k->affine_bits_stream_f64 : k->affine_bits_f64)((const double *)xp, (double *)yp,
+                                                              bits, n, op->a, op->b, op->d);
         break;
     default:
-        j->k->affine_bits_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, j->a32, j->b32,
-                              j->d32);
+        (st ? k->affine_bits_stream_f16 : k->affine_bits_f16)((const uint16_t *)xp,
+                                                              (uint16_t *)yp, bits, n, j->a32,
+                                                              j->b32, j->d32);
     }
 }
 
@@ -139,6 +148,7 @@ void fd_job_init(fd_job *j, fd_dtype dtype, const fd_struct_op *op, const fd_bma
     j->op = op;
     j->bm = bm;
     j->k = fd_kernels_current();
+    j->stream = 0;
     j->s32 = (float)op->scale;
     j->a32 = (float)op->a;
     j->b32 = (float)op->b;
@@ -152,10 +162,11 @@ static int draws_words(const fd_struct_op *op)
     return op->bern && !op->bern->drop_all && op->bern->threshold != 0;
 }
 
-/* The ISA's fused kernel for this tile: Philox bits and the arithmetic per 64-element group.
- * Returns 0 when there is none (the tile then draws its bits first). */
+/* The ISA's fused kernel for this tile: Philox bits and the arithmetic per 64-element group
+ * (st: its streaming-store form). Returns 0 when there is none (the tile then draws its bits
+ * first). */
 static int fused_tile(const fd_job *j, uint64_t g0, size_t n, const char *xp, char *yp,
-                      uint64_t *bits)
+                      uint64_t *bits, int st)
 {
     const fd_struct_op *op = j->op;
     const fd_bernoulli *b = op->bern;
@@ -164,45 +175,51 @@ static int fused_tile(const fd_job *j, uint64_t g0, size_t n, const char *xp, ch
                          (uint32_t)(b->seed >> 32), b->stream, b->threshold};
     if (op->op == FD_OP_AFFINE) {
         if (j->dtype == FD_F32)
-            k->affine_f32((const float *)xp, (float *)yp, bits, n, &run, j->a32, j->b32, j->d32);
+            (st ? k->affine_stream_f32 : k->affine_f32)((const float *)xp, (float *)yp, bits, n,
+                                                        &run, j->a32, j->b32, j->d32);
         else if (j->dtype == FD_F64)
-            k->affine_f64((const double *)xp, (double *)yp, bits, n, &run, op->a, op->b, op->d);
+            (st ? k->affine_stream_f64 : k->affine_f64)((const double *)xp, (double *)yp, bits, n,
+                                                        &run, op->a, op->b, op->d);
         else
-            k->affine_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, &run, j->a32, j->b32,
-                          j->d32);
+            (st ? k->affine_stream_f16 : k->affine_f16)((const uint16_t *)xp, (uint16_t *)yp, bits,
+                                                        n, &run, j->a32, j->b32, j->d32);
         return 1;
     }
     switch (j->dtype) {
     case FD_F32:
         if (!k->fused_f32)
             return 0;
-        k->fused_f32((const float *)xp, (float *)yp, bits, n, &run, j->s32, op->scaled);
+        (st ? k->fused_stream_f32 : k->fused_f32)((const float *)xp, (float *)yp, bits, n, &run,
+                                                  j->s32, op->scaled);
         return 1;
     case FD_F64:
         if (!k->fused_f64)
             return 0;
-        k->fused_f64((const double *)xp, (double *)yp, bits, n, &run, op->scale, op->scaled);
+        (st ? k->fused_stream_f64 : k->fused_f64)((const double *)xp, (double *)yp, bits, n, &run,
+                                                  op->scale, op->scaled);
         return 1;
     default:
         if (!k->fused_f16)
             return 0;
-        k->fused_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, &run, j->s32, op->scaled);
+        (st ? k->fused_stream_f16 : k->fused_f16)((const uint16_t *)xp, (uint16_t *)yp, bits, n,
+                                                  &run, j->s32, op->scaled);
         return 1;
     }
 }
 
 /* Tile of local elements [i0, i0 + n) (n <= TILE), global index g0 for element i0, contiguous
- * data at xp / yp (NULL: bits only); mout receives its packed keep bits (bit 0 first) or NULL. */
-static void run_tile(const fd_job *j, size_t i0, uint64_t g0, size_t n, const char *xp, char *yp,
-                     uint8_t *mout)
+ * data at xp / yp (NULL: bits only); mout receives its packed keep bits (bit 0 first) or NULL.
+ * st: y written with the path's streaming kernels (kernels.h: *_stream). */
+static void compute_tile(const fd_job *j, size_t i0, uint64_t g0, size_t n, const char *xp,
+                         char *yp, uint8_t *mout, int st)
 {
     const fd_struct_op *op = j->op;
     uint64_t bits[TILE / 64 + 2];
     if (op->op == FD_OP_NOISE) {
-        fd_gaussian_apply(j->dtype, xp, yp, n, g0, op->seed, op->sigma);
+        j->k->gauss_tile(j->dtype, xp, yp, NULL, n, g0, op->seed, op->sigma);
         return;
     }
-    int done = xp && draws_words(op) && fused_tile(j, g0, n, xp, yp, bits);
+    int done = xp && draws_words(op) && fused_tile(j, g0, n, xp, yp, bits, st);
     if (!done) {
         if (j->bm)
             bmap_bits(j->bm, i0, n, bits);
@@ -219,18 +236,53 @@ static void run_tile(const fd_job *j, size_t i0, uint64_t g0, size_t n, const ch
     if (!xp || done)
         return;
     if (op->op == FD_OP_AFFINE) {
-        affine_bits(j, xp, yp, bits, n);
+        affine_bits(j, xp, yp, bits, n, st);
         return;
     }
+    const fd_kernels *k = j->k;
     switch (j->dtype) {
     case FD_F32:
-        j->k->apply_f32((const float *)xp, (float *)yp, bits, n, j->s32, op->scaled);
+        (st ? k->apply_stream_f32 : k->apply_f32)((const float *)xp, (float *)yp, bits, n, j->s32,
+                                                  op->scaled);
         break;
     case FD_F64:
-        j->k->apply_f64((const double *)xp, (double *)yp, bits, n, op->scale, op->scaled);
+        (st ? k->apply_stream_f64 : k->apply_f64)((const double *)xp, (double *)yp, bits, n,
+                                                  op->scale, op->scaled);
         break;
     default:
-        j->k->apply_f16((const uint16_t *)xp, (uint16_t *)yp, bits, n, j->s32, op->scaled);
+        (st ? k->apply_stream_f16 : k->apply_f16)((const uint16_t *)xp, (uint16_t *)yp, bits, n,
+                                                  j->s32, op->scaled);
+    }
+}
+
+/* Whether the path streams this op's stores as it goes (else through a buffer). */
+static int streams_in_kernel(const fd_job *j)
+{
+    return j->op->op != FD_OP_NOISE && j->k->fused_stream_f32 && j->k->apply_stream_f32 &&
+           j->k->affine_stream_f32 && j->k->affine_bits_stream_f32;
+}
+
+static void run_tile(const fd_job *j, size_t i0, uint64_t g0, size_t n, const char *xp, char *yp,
+                     uint8_t *mout)
+{
+    if (!j->stream || !yp) {
+        compute_tile(j, i0, g0, n, xp, yp, mout, 0);
+        return;
+    }
+    if (streams_in_kernel(j)) {
+        compute_tile(j, i0, g0, n, xp, yp, mout, 1);
+        return;
+    }
+    /* No streaming kernel (Gaussian noise): the tile is made in L1 a piece at a time, at y's
+     * offset within a cache line, and each piece streamed out whole lines at a time. */
+    _Alignas(64) char buf[STREAM_PIECE + 64];
+    char *tb = buf + (uintptr_t)yp % 64;
+    const size_t piece = STREAM_PIECE / j->es; /* a multiple of 64 elements */
+    for (size_t s = 0; s < n; s += piece) {
+        size_t m = n - s < piece ? n - s : piece;
+        compute_tile(j, i0 + s, g0 + s, m, xp ? xp + s * j->es : NULL, tb,
+                     mout ? mout + s / 8 : NULL, 0);
+        j->k->stream_bytes(yp + s * j->es, tb, m * j->es);
     }
 }
 
@@ -305,6 +357,8 @@ static void array_chunk(const void *ctx, size_t c0, size_t c1)
     }
     free(xpan);
     free(ypan);
+    if (a->job.stream)
+        a->job.k->stream_fence();
 }
 
 int fd_apply(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n, const fd_struct_op *op,
@@ -324,11 +378,17 @@ int fd_apply(fd_dtype dtype, const fd_view *x, const fd_view *y, size_t n, const
         fd_bmap_init(&bm, x->ndim, x->shape, op->rstrides, op->mask, op->mask_bits);
     }
     fd_job_init(&a.job, dtype, op, !op->bern && op->mask && op->rstrides ? &bm : NULL);
+    /* the plan: ISA path and store policy (plan.h) */
+    fd_opclass opc = !x ? FD_OPC_BITS : op->op == FD_OP_NOISE ? FD_OPC_NOISE
+                   : op->op == FD_OP_AFFINE ? FD_OPC_AFFINE : op->bern ? FD_OPC_DRAW : FD_OPC_STORED;
+    int stream = 0;
+    a.job.k = fd_plan_choose(opc, dtype, x ? n * sizes[dtype] : (n + 7) / 8, &stream);
     if (x) {
         fd_strided_init(&xv, x, sizes[dtype]);
         fd_strided_init(&yv, y, sizes[dtype]);
         a.x = &xv;
         a.y = &yv;
+        a.job.stream = stream && yv.contiguous && a.job.k->stream_bytes;
     }
     fd_parallel_chunks(n, FD_CHUNK, nthreads, array_chunk, &a);
     return 0;

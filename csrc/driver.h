@@ -32,6 +32,7 @@ typedef struct {
     const fd_struct_op *op;
     const fd_bmap *bm;        /* keep bits from a reduced mask, or NULL */
     const fd_kernels *k;      /* the ISA's kernel table */
+    int stream;               /* y is written with non-temporal stores (tiles via a buffer) */
     float s32, a32, b32, d32; /* the op's scalars rounded to float32 (float16/float32 data) */
     uint64_t base;            /* global index of flat element 0 (bern->offset, or op->offset) */
 } fd_job;

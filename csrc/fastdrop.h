@@ -69,6 +69,9 @@ int fd_isa_supported(fd_isa isa);  /* by this CPU and this build */
 fd_isa fd_isa_best(void);
 fd_isa fd_isa_get(void);
 int fd_isa_set(fd_isa isa);        /* 0 on success, -1 if unsupported */
+int fd_isa_forced(void);           /* FASTDROP_ISA or fd_isa_set chose the path */
+void fd_isa_reset(void);           /* back to the best path, not forced */
+int fd_isa_has_streaming(fd_isa isa); /* the path has non-temporal stores */
 const char *fd_isa_name(fd_isa isa);
 
 /* Threads (OpenMP; 1 when built without it). */
@@ -77,6 +80,20 @@ int fd_max_threads(void);          /* omp_get_max_threads() */
 
 /* Below this many elements a call runs on the calling thread. */
 size_t fd_parallel_threshold(void);
+
+/* Store policy and measured plan (csrc/plan.c, plan.h): contiguous outputs of at least
+ * fd_stream_threshold() bytes are written with non-temporal stores, unless the plan says
+ * otherwise; the default is the OS's last-level cache size clamped to [4 MiB, 32 MiB].
+ * fd_plan_set(opclass, dtype, size_class, isa or -1, stream 0/1 or -1): -1 is the built-in
+ * choice; returns -1 for a bad argument. Nothing here changes a bit of any result. */
+size_t fd_stream_threshold(void);
+size_t fd_stream_threshold_default(void);
+void fd_set_stream_threshold(size_t bytes);
+void fd_plan_clear(void);
+int fd_plan_set(int opclass, int dtype, int size_class, int isa, int stream);
+int fd_plan_get(int opclass, int dtype, int size_class, int *isa, int *stream);
+/* The path (and *stream) a whole-array call of this class, dtype and output size runs with. */
+int fd_plan_choice(int opclass, int dtype, size_t nbytes, int *stream);
 
 #ifdef __cplusplus
 }

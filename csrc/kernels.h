@@ -31,6 +31,14 @@
  *   scale_copy_*: the roofline, y[i] = x[i] * s (float16: computed in float32);
  *   stream_copy_*: the same with non-temporal (streaming) stores, which bypass the caches: the
  *              limit for an output larger than the last-level cache (NULL: none on this path);
+ *   stream_bytes: copies nbytes from src to dst (not overlapping), whole 64-byte lines of dst
+ *              with non-temporal stores (fastest when src and dst are equal modulo 64), the
+ *              partial lines at either end with regular ones; stream_fence orders them before
+ *              later stores (called once per thread, after its last streaming store). NULL: none;
+ *   fused_stream_*, apply_stream_*, affine_stream_*, affine_bits_stream_*: (optional; NULL: the
+ *              driver makes the tile in a buffer and streams it out with stream_bytes) the
+ *              same kernels writing y with streaming stores as they go, y aligned to its
+ *              element only (the partial vectors at either end are stored plainly);
  *   popcount_words: the number of set bits of v[0 .. nw);
  *   transpose[]: block transposes for the panel copies of transposed views (csrc/strided.c),
  *                by element size 2, 4, 8 bytes: fn copies a grid of h x h blocks (fd_tgrid);
@@ -91,6 +99,8 @@ typedef void (*fd_scale_copy_f32_fn)(const float *x, float *y, size_t n, float s
 typedef void (*fd_scale_copy_f64_fn)(const double *x, double *y, size_t n, double s);
 typedef void (*fd_scale_copy_f16_fn)(const uint16_t *x, uint16_t *y, size_t n, float s);
 
+typedef void (*fd_stream_bytes_fn)(char *dst, const char *src, size_t nbytes);
+
 typedef uint64_t (*fd_popcount_fn)(const uint64_t *v, size_t nw);
 
 /* A grid of ngroups x nblocks square blocks of h x h elements, each copied transposed: block
@@ -138,12 +148,27 @@ typedef struct {
     fd_scale_copy_f32_fn stream_copy_f32; /* the stream_copy_* may be NULL */
     fd_scale_copy_f64_fn stream_copy_f64;
     fd_scale_copy_f16_fn stream_copy_f16;
+    fd_stream_bytes_fn stream_bytes; /* NULL: no streaming stores on this path */
+    void (*stream_fence)(void);
+    fd_fused_f32_fn fused_stream_f32; /* the *_stream may be NULL */
+    fd_fused_f64_fn fused_stream_f64;
+    fd_fused_f16_fn fused_stream_f16;
+    fd_apply_f32_fn apply_stream_f32;
+    fd_apply_f64_fn apply_stream_f64;
+    fd_apply_f16_fn apply_stream_f16;
+    fd_affine_f32_fn affine_stream_f32;
+    fd_affine_f64_fn affine_stream_f64;
+    fd_affine_f16_fn affine_stream_f16;
+    fd_affine_bits_f32_fn affine_bits_stream_f32;
+    fd_affine_bits_f64_fn affine_bits_stream_f64;
+    fd_affine_bits_f16_fn affine_bits_stream_f16;
     fd_popcount_fn popcount_words;
     fd_transpose transpose[3]; /* elements of 2, 4, 8 bytes */
 } fd_kernels;
 
-/* The table of the chosen ISA (csrc/isa/dispatch.c). */
+/* The table of the chosen ISA, and of a given supported one (NULL if not) (csrc/isa/dispatch.c). */
 const fd_kernels *fd_kernels_current(void);
+const fd_kernels *fd_kernels_of(fd_isa isa);
 
 /* IEEE half <-> single, round to nearest even; the same results as F16C and NumPy. */
 static inline float fd_half_to_float(uint16_t h)

@@ -54,9 +54,9 @@ typedef struct {
 
 static int run_region(const region *r)
 {
-    int rc = 0;
 #ifdef _OPENMP
     if (r->nthreads > 1) {
+        int rc = 0;
 #pragma omp parallel num_threads(r->nthreads) reduction(| : rc)
         rc |= r->body(r->ctx, omp_get_thread_num(), omp_get_num_threads());
         return rc;

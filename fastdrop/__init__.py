@@ -23,12 +23,16 @@ from fastdrop._gaussian import gaussian_dropout, gaussian_dropout_backward
 from fastdrop import reference  # the public pure-NumPy twin; no production module imports it
 from fastdrop import layers
 from fastdrop.mc import mc_dropout
+from fastdrop._tune import get_stream_threshold, set_stream_threshold, tune
+from fastdrop import _tune
+
+_tune.init_from_environment()  # FASTDROP_STREAM_THRESHOLD, and the saved plan of this CPU
 
 __all__ = [
     "dropout", "dropout_mask", "dropout_backward", "Generator", "default_generator",
     "manual_seed", "set_num_threads", "get_num_threads", "set_isa", "get_isa",
     "supported_isas", "show_config", "config", "reference", "__version__",
-    "layers", "mc_dropout",
+    "layers", "mc_dropout", "tune", "set_stream_threshold", "get_stream_threshold",
 ]
 __all__ += [  # structured dropout (fastdrop._broadcast, _dropblock, _alpha, _gaussian)
     "spatial_dropout", "spatial_dropout_backward", "locked_dropout", "locked_dropout_backward",

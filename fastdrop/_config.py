@@ -12,6 +12,18 @@ from fastdrop._version import __version__
 
 ISAS = _core.ISA_NAMES  # named once, in csrc/isa/ (each table's name)
 _num_threads: Optional[int] = None  # None: follow omp_get_max_threads() on every call
+# Where the plan in use (SIMD path and store policy per call class) comes from; fastdrop._tune
+# sets it when it loads, makes or forgets a plan.
+_plan: Dict[str, Any] = {"status": "built in (no tuning file)", "file": None}
+
+
+def set_plan_source(status: str, file: Optional[str] = None) -> None:
+    _plan.update(status=status, file=file)
+
+
+def plan_source() -> Dict[str, Any]:
+    """Where the plan in use comes from: ``{"status": text, "file": path or None}``."""
+    return dict(_plan)
 
 
 def set_num_threads(n: Optional[int]) -> None:
@@ -45,10 +57,12 @@ def set_isa(name: Optional[str] = None) -> None:
     """Force a SIMD path ('scalar', 'avx2', 'avx512'); ``None`` picks the widest supported.
 
     Every path gives the same bits; this is for profiling and testing. The environment
-    variable ``FASTDROP_ISA`` does the same at import.
+    variable ``FASTDROP_ISA`` does the same at import. A forced path wins over a tuned plan
+    (:func:`fastdrop.tune`); ``None`` lets the plan choose again.
     """
-    if name is None:
-        name = _core.isa_best()
+    if name is None:  # the widest path; a tuned plan's choices apply again
+        _core.isa_reset()
+        return
     if name not in ISAS:
         raise ValueError(f"isa must be one of {ISAS} or None; got {name!r}")
     if not _core.isa_set(name):
@@ -70,6 +84,8 @@ def config() -> Dict[str, Any]:
         "isa_best": _core.isa_best(),
         "isa_supported": supported_isas(),
         "parallel_threshold": _core.parallel_threshold(),
+        "stream_threshold": _core.stream_threshold(),
+        "plan": _plan["status"],
     }
 
 
@@ -81,3 +97,4 @@ def show_config() -> None:
     print(f"  threads:  {c['threads']}")
     print(f"  isa:      {c['isa']} (best: {c['isa_best']}; supported: {', '.join(c['isa_supported'])})")
     print(f"  parallel above {c['parallel_threshold']} elements")
+    print(f"  streaming stores from {c['stream_threshold']} bytes of output; plan: {c['plan']}")

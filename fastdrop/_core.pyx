@@ -139,5 +139,72 @@ def parallel_threshold():
     return fd_parallel_threshold()
 
 
+def isa_forced():
+    """Whether FASTDROP_ISA or isa_set chose the path (it then wins over a measured plan)."""
+    return bool(fd_isa_forced())
+
+
+def isa_reset():
+    """Back to the widest supported path, not forced."""
+    fd_isa_reset()
+
+
+# The plan (csrc/plan.h): operation classes, in the C enum's order, and size classes.
+PLAN_OPS = ("draw", "stored", "affine", "noise", "bits")
+PLAN_SIZES = FD_NSIZE
+
+
+def isa_streams(str name):
+    """Whether the path `name` has streaming (non-temporal) stores."""
+    cdef int st = 0
+    cdef fd_isa i = _isa(name)
+    return bool(fd_isa_supported(i) and fd_isa_has_streaming(i))
+
+
+def stream_threshold():
+    """Contiguous outputs of at least this many bytes use non-temporal stores (no plan entry)."""
+    return fd_stream_threshold()
+
+
+def stream_threshold_default():
+    """The built-in threshold: the OS's last-level cache size clamped to [4 MiB, 32 MiB]."""
+    return fd_stream_threshold_default()
+
+
+def set_stream_threshold(size_t nbytes):
+    fd_set_stream_threshold(nbytes)
+
+
+def size_class(size_t nbytes):
+    """The plan's size class of an output of nbytes bytes."""
+    return fd_size_class(nbytes)
+
+
+def plan_clear():
+    fd_plan_clear()
+
+
+def plan_set(str op, int dtype_code, int size_class, isa, int stream):
+    """One plan entry: isa a name or None (built in), stream 1, 0 or -1 (threshold)."""
+    cdef int i = -1 if isa is None else <int>_isa(isa)
+    if fd_plan_set(PLAN_OPS.index(op), dtype_code, size_class, i, stream) != 0:
+        raise ValueError(f"bad plan entry {(op, dtype_code, size_class, isa, stream)}")
+
+
+def plan_choice(str op, int dtype_code, size_t nbytes):
+    """(path name, streaming) that a whole-array call of this class, dtype and output size uses."""
+    cdef int st = 0
+    cdef int i = fd_plan_choice(PLAN_OPS.index(op), dtype_code, nbytes, &st)
+    return fd_isa_name(i).decode("ascii"), bool(st)
+
+
+def plan_get(str op, int dtype_code, int size_class):
+    """(isa name or None, stream) of one plan entry."""
+    cdef int i = -1, st = -1
+    if fd_plan_get(PLAN_OPS.index(op), dtype_code, size_class, &i, &st) != 0:
+        raise ValueError("bad plan entry")
+    return (None if i < 0 else fd_isa_name(i).decode("ascii")), st
+
+
 include "_structured.pxi"
 include "_window.pxi"

@@ -40,6 +40,22 @@ cdef extern from "fastdrop.h" nogil:
     int fd_openmp_enabled() noexcept
     int fd_max_threads() noexcept
     size_t fd_parallel_threshold() noexcept
+    int fd_isa_forced() noexcept
+    void fd_isa_reset() noexcept
+    size_t fd_stream_threshold() noexcept
+    size_t fd_stream_threshold_default() noexcept
+    void fd_set_stream_threshold(size_t nbytes) noexcept
+    void fd_plan_clear() noexcept
+    int fd_plan_set(int opclass, int dtype, int size_class, int isa, int stream) noexcept
+    int fd_plan_get(int opclass, int dtype, int size_class, int *isa, int *stream) noexcept
+    int fd_isa_has_streaming(fd_isa isa) noexcept
+    int fd_plan_choice(int opclass, int dtype, size_t nbytes, int *stream) noexcept
+
+# The plan's size classes (csrc/plan.h).
+cdef extern from "plan.h" nogil:
+    enum:
+        FD_NSIZE
+    int fd_size_class(size_t nbytes) noexcept
 
 # The parallel helper (csrc/parallel.h).
 cdef extern from "parallel.h" nogil:

@@ -17,7 +17,11 @@ import zlib
 import numpy as np
 import pytest
 
-import fastdrop as fd
+# The suite runs on the built-in plan, whatever this user has tuned (tests/test_tune.py sets
+# plans of its own); set before fastdrop is imported, which loads the saved plan.
+os.environ["FASTDROP_TUNE_FILE"] = ""
+
+import fastdrop as fd  # noqa: E402
 
 TWO32 = 1 << 32
 TWO64 = 1 << 64

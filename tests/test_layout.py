@@ -26,8 +26,8 @@ FAMILIES = ("_dropout", "_broadcast", "_alpha", "_gaussian", "_dropblock")
 # restores _config._num_threads, so it is exempt from the three rules below.
 VERIFIERS = {"fastdrop", "fastdrop.__main__"}
 # Modules that may import the compiled core: the plumbing runs every kernel; _config asks it
-# about threads and SIMD paths.
-CORE_USERS = {"fastdrop._plumbing", "fastdrop._config"}
+# about threads and SIMD paths; _tune sets the plan (path and store policy per call class).
+CORE_USERS = {"fastdrop._plumbing", "fastdrop._config", "fastdrop._tune"}
 
 
 def _bench(name):

@@ -31,6 +31,8 @@ NOT_KERNELS = {
     # configuration and build information
     "set_num_threads", "get_num_threads", "set_isa", "get_isa", "supported_isas", "config",
     "show_config", "__version__",
+    # measured dispatch and the store policy: they never change a bit (tests/test_tune.py)
+    "tune", "set_stream_threshold", "get_stream_threshold",
     # the pure-NumPy twin: make_pins.py checks every pin against it
     "reference",
     # a module of layer classes over the functions (layers.Dropout has a pin anyway)

@@ -205,6 +205,45 @@ FD_TARGET static inline void stream_f32(float *p, VF v) { _mm256_stream_ps(p, v)
 FD_TARGET static inline void stream_f64(double *p, VD v) { _mm256_stream_pd(p, v); }
 FD_TARGET static inline void stream_f16(uint16_t *p, VH v) { _mm_stream_si128((VH *)p, v); }
 FD_TARGET static inline void stream_fence(void) { _mm_sfence(); }
+
+/* Realignment for streaming stores to an output that starts `off` lanes before a vector
+ * boundary: realign(prev, cur) = lanes off .. W-1 of prev, then lanes 0 .. off-1 of cur. On
+ * 32-bit lanes (a double is two): one permute of each vector and a blend. */
+typedef struct {
+    __m256i idx, take_cur;
+} rx_f32;
+typedef rx_f32 rx_f64;
+typedef struct {
+    __m128i from_prev, from_cur;
+} rx_f16;
+FD_TARGET static inline void realign_init_f32(rx_f32 *r, size_t off)
+{
+    __m256i i = _mm256_add_epi32(_mm256_set1_epi32((int)off), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    r->idx = _mm256_and_si256(i, _mm256_set1_epi32(7));
+    r->take_cur = _mm256_cmpgt_epi32(i, _mm256_set1_epi32(7));
+}
+FD_TARGET static inline void realign_init_f64(rx_f64 *r, size_t off) { realign_init_f32(r, 2 * off); }
+FD_TARGET static inline void realign_init_f16(rx_f16 *r, size_t off)
+{
+    __m128i b = _mm_add_epi8(_mm_set1_epi8((char)(2 * off)),
+                             _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    __m128i cur = _mm_cmpgt_epi8(b, _mm_set1_epi8(15)); /* b <= 31: no signed overflow */
+    r->from_prev = _mm_or_si128(b, cur);                              /* 0x80+: zero */
+    r->from_cur = _mm_or_si128(_mm_sub_epi8(b, _mm_set1_epi8(16)), _mm_andnot_si128(cur, _mm_set1_epi8(-128)));
+}
+FD_TARGET static inline VF realign_f32(VF prev, VF cur, const rx_f32 *r)
+{
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(prev, r->idx),
+                            _mm256_permutevar8x32_ps(cur, r->idx), _mm256_castsi256_ps(r->take_cur));
+}
+FD_TARGET static inline VD realign_f64(VD prev, VD cur, const rx_f64 *r)
+{
+    return _mm256_castps_pd(realign_f32(_mm256_castpd_ps(prev), _mm256_castpd_ps(cur), r));
+}
+FD_TARGET static inline VH realign_f16(VH prev, VH cur, const rx_f16 *r)
+{
+    return _mm_or_si128(_mm_shuffle_epi8(prev, r->from_prev), _mm_shuffle_epi8(cur, r->from_cur));
+}
 FD_TARGET static inline VF set1_f32(float s) { return _mm256_set1_ps(s); }
 FD_TARGET static inline VD set1_f64(double s) { return _mm256_set1_pd(s); }
 FD_TARGET static inline VF mul_f32(VF a, VF b) { return _mm256_mul_ps(a, b); }

@@ -42,14 +42,18 @@ fd_isa fd_isa_best(void)
 
 /* -1: not chosen yet. A plain int: every value is a valid choice, so a race only picks one. */
 static volatile int current_isa = -1;
+/* Set when FASTDROP_ISA or fd_isa_set chose the path: it then wins over a measured plan. */
+static volatile int isa_forced;
 
 static fd_isa isa_from_env(void)
 {
     const char *env = getenv("FASTDROP_ISA");
     if (env && *env) {
         for (fd_isa i = 0; i < NISA; i++)
-            if (!strcmp(env, isas[i]->name) && fd_isa_supported(i))
+            if (!strcmp(env, isas[i]->name) && fd_isa_supported(i)) {
+                isa_forced = 1;
                 return i;
+            }
     }
     return fd_isa_best();
 }
@@ -67,7 +71,22 @@ int fd_isa_set(fd_isa isa)
     if (!fd_isa_supported(isa))
         return -1;
     current_isa = isa;
+    isa_forced = 1;
     return 0;
 }
 
+void fd_isa_reset(void)
+{
+    current_isa = fd_isa_best();
+    isa_forced = 0;
+}
+
+int fd_isa_forced(void)
+{
+    fd_isa_get();
+    return isa_forced;
+}
+
 const fd_kernels *fd_kernels_current(void) { return isas[fd_isa_get()]; }
+
+const fd_kernels *fd_kernels_of(fd_isa isa) { return fd_isa_supported(isa) ? isas[isa] : NULL; }

@@ -36,32 +36,80 @@ FD_TARGET static inline void FN(affine_group)(const T *x, T *y, uint64_t word, V
         FN(store)(y + W * c, FN(vaffine)(FN(load)(x + W * c), FN(mask)(word, c), va, vb, vd));
 }
 
+#ifdef FD_STREAM_STORES
+/* Streaming (non-temporal) stores of consecutive result vectors 0, 1, ... to y, which need not
+ * start on a vector boundary (NumPy's large arrays start 16 bytes into a cache line): the
+ * first `off` lanes (up to the first boundary) are stored plainly, then every vector boundary
+ * of y gets realign(previous, current) streamed whole, and FN(sink_end) stores the rest of the
+ * last vector plainly. The stores are issued between the kernel's arithmetic, so the memory
+ * traffic overlaps it (a tile made first and streamed out afterwards did not overlap). */
+typedef struct {
+    T *y;
+    size_t off, k; /* lanes before the first boundary (0: aligned); vectors put */
+    VT prev;
+    FD_CAT(rx, DT) rx;
+} FN(sink);
+
+FD_TARGET static inline void FN(sink_init)(FN(sink) *s, T *y)
+{
+    memset(s, 0, sizeof *s); /* (prev is read only after a put; this quiets the compiler) */
+    s->y = y;
+    s->off = ((sizeof(VT) - (uintptr_t)y % sizeof(VT)) % sizeof(VT)) / sizeof(T);
+    FD_CAT(realign_init, DT)(&s->rx, s->off);
+}
+
+FD_TARGET static inline __attribute__((always_inline)) void FN(sink_put)(FN(sink) *s, VT v)
+{
+    if (!s->off)
+        FD_CAT(stream, DT)(s->y + W * s->k, v);
+    else if (s->k)
+        FD_CAT(stream, DT)(s->y + s->off + W * (s->k - 1), FD_CAT(realign, DT)(s->prev, v, &s->rx));
+    else
+        FN(store_part)(s->y, s->off, v);
+    s->prev = v;
+    s->k++;
+}
+
+/* Stores what is left of the last vector: afterwards y[0 .. W * k) are written, and the sink
+ * is empty (a second call does nothing). */
+FD_TARGET static inline void FN(sink_end)(FN(sink) *s)
+{
+    if (s->off && s->k)
+        FN(store_part)(s->y + s->off + W * (s->k - 1), W - s->off,
+                       FD_CAT(realign, DT)(s->prev, s->prev, &s->rx));
+    s->y += W * s->k;
+    s->k = 0;
+}
+
+FD_TARGET static inline void FN(group_stream)(const T *x, FN(sink) *s, uint64_t word, V vs,
+                                              int scaled)
+{
+    for (int c = 0; c < 64 / W; c++)
+        FN(sink_put)(s, FN(vscale)(FN(load)(x + W * c), FN(mask)(word, c), vs, scaled));
+}
+
+FD_TARGET static inline void FN(affine_group_stream)(const T *x, FN(sink) *s, uint64_t word, V va,
+                                                     V vb, V vd)
+{
+    for (int c = 0; c < 64 / W; c++)
+        FN(sink_put)(s, FN(vaffine)(FN(load)(x + W * c), FN(mask)(word, c), va, vb, vd));
+}
+#endif
+
 /* Chunks i, i + W, ... up to n of a loop with keep bits given (bit i of bits), OP(v, m) the
- * chunk's result. With masked loads and stores every chunk goes through them: on AVX-512 that
- * beats plain ones when the arrays are not 64-byte aligned, as NumPy's large ones are not
- * (~10% on a float32 dropout_backward, Sapphire Rapids). Else whole chunks, then a partial one. */
-#ifdef FD_MASKED_MEMORY
-#define CHUNKS(OP)                                                                             \
-    for (; i < n; i += W) {                                                                    \
-        size_t k_ = n - i < W ? n - i : W;                                                     \
-        FN(store_part)(y + i, k_, OP(FN(load_part)(x + i, k_),                                 \
-                                     FN(mask)(bits[i >> 6] >> (i & 63), 0)));                  \
-    }
-#else
+ * chunk's result: whole chunks with plain loads and stores, then a partial one. */
 #define CHUNKS(OP)                                                                             \
     for (; i + W <= n; i += W)                                                                 \
         FN(store)(y + i, OP(FN(load)(x + i), FN(mask)(bits[i >> 6] >> (i & 63), 0)));         \
     if (i < n)                                                                                 \
         FN(store_part)(y + i, n - i, OP(FN(load_part)(x + i, n - i),                           \
                                         FN(mask)(bits[i >> 6] >> (i & 63), 0)));
-#endif
 
 FD_TARGET static void ENTRY(FN(apply))(const T *x, T *y, const uint64_t *bits, size_t n, S s,
                                        int scaled)
 {
     const V vs = FN(set1)(scaled ? s : (S)1);
     size_t i = 0;
-#ifndef FD_MASKED_MEMORY
     if (scaled) { /* whole groups first, the branch taken out of the loop */
         for (; i + 64 <= n; i += 64)
             FN(group)(x + i, y + i, bits[i >> 6], vs, 1);
@@ -69,7 +117,6 @@ FD_TARGET static void ENTRY(FN(apply))(const T *x, T *y, const uint64_t *bits, s
         for (; i + 64 <= n; i += 64)
             FN(group)(x + i, y + i, bits[i >> 6], vs, 0);
     }
-#endif
 #define OP(v, m) FN(vscale)(v, m, vs, scaled)
     CHUNKS(OP)
 #undef OP
@@ -80,10 +127,8 @@ FD_TARGET static void ENTRY(FN(affine_bits))(const T *x, T *y, const uint64_t *b
 {
     const V va = FN(set1)(a), vb = FN(set1)(b), vd = FN(set1)(d);
     size_t i = 0;
-#ifndef FD_MASKED_MEMORY
     for (; i + 64 <= n; i += 64)
         FN(affine_group)(x + i, y + i, bits[i >> 6], va, vb, vd);
-#endif
 #define OP(v, m) FN(vaffine)(v, m, va, vb, vd)
     CHUNKS(OP)
 #undef OP
@@ -114,6 +159,85 @@ FD_TARGET static void ENTRY(FN(affine))(const T *x, T *y, uint64_t *bits, size_t
 #undef GROUP
 #undef TAIL
 }
+
+#ifdef FD_STREAM_STORES
+/* The same four with streaming stores (kernels.h: *_stream): whole groups through the sink,
+ * the partial last one by the plain kernels. */
+FD_TARGET static void ENTRY(FN(apply_stream))(const T *x, T *y, const uint64_t *bits, size_t n,
+                                              S s, int scaled)
+{
+    const V vs = FN(set1)(scaled ? s : (S)1);
+    FN(sink) sk;
+    FN(sink_init)(&sk, y);
+    size_t i = 0;
+    if (scaled) {
+        for (; i + 64 <= n; i += 64)
+            FN(group_stream)(x + i, &sk, bits[i >> 6], vs, 1);
+    } else {
+        for (; i + 64 <= n; i += 64)
+            FN(group_stream)(x + i, &sk, bits[i >> 6], vs, 0);
+    }
+    FN(sink_end)(&sk);
+    if (i < n)
+        ENTRY(FN(apply))(x + i, y + i, bits + (i >> 6), n - i, s, scaled);
+}
+
+FD_TARGET static void ENTRY(FN(affine_bits_stream))(const T *x, T *y, const uint64_t *bits,
+                                                    size_t n, S a, S b, S d)
+{
+    const V va = FN(set1)(a), vb = FN(set1)(b), vd = FN(set1)(d);
+    FN(sink) sk;
+    FN(sink_init)(&sk, y);
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        FN(affine_group_stream)(x + i, &sk, bits[i >> 6], va, vb, vd);
+    FN(sink_end)(&sk);
+    if (i < n)
+        ENTRY(FN(affine_bits))(x + i, y + i, bits + (i >> 6), n - i, a, b, d);
+}
+
+FD_TARGET static void ENTRY(FN(fused_stream))(const T *x, T *y, uint64_t *bits, size_t n,
+                                              const fd_philox_run *run, S s, int scaled)
+{
+    const V vs = FN(set1)(scaled ? s : (S)1);
+    FN(sink) sk;
+    FN(sink_init)(&sk, y);
+#define GROUP(w, wd)                                                                           \
+    (scaled ? FN(group_stream)(x + 64 * (w), &sk, wd, vs, 1)                                   \
+            : FN(group_stream)(x + 64 * (w), &sk, wd, vs, 0))
+#define TAIL(w)                                                                                \
+    do {                                                                                       \
+        FN(sink_end)(&sk);                                                                     \
+        ENTRY(FN(apply))(x + 64 * (w), y + 64 * (w), bits + (w), n - 64 * (w), s, scaled);     \
+    } while (0)
+    do {
+        FUSED_LOOP(GROUP, TAIL)
+        FN(sink_end)(&sk); /* (no-op after a TAIL) */
+    } while (0);
+#undef GROUP
+#undef TAIL
+}
+
+FD_TARGET static void ENTRY(FN(affine_stream))(const T *x, T *y, uint64_t *bits, size_t n,
+                                               const fd_philox_run *run, S a, S b, S d)
+{
+    const V va = FN(set1)(a), vb = FN(set1)(b), vd = FN(set1)(d);
+    FN(sink) sk;
+    FN(sink_init)(&sk, y);
+#define GROUP(w, wd) FN(affine_group_stream)(x + 64 * (w), &sk, wd, va, vb, vd)
+#define TAIL(w)                                                                                \
+    do {                                                                                       \
+        FN(sink_end)(&sk);                                                                     \
+        ENTRY(FN(affine_bits))(x + 64 * (w), y + 64 * (w), bits + (w), n - 64 * (w), a, b, d); \
+    } while (0)
+    do {
+        FUSED_LOOP(GROUP, TAIL)
+        FN(sink_end)(&sk);
+    } while (0);
+#undef GROUP
+#undef TAIL
+}
+#endif
 
 #undef CHUNKS
 #undef FN

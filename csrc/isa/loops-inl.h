@@ -305,9 +305,35 @@ STREAM_COPY(_f16, uint16_t, VH, WF, float, load_f16, stream_f16, HALF_OP, HALF_O
 #undef MUL_ONE
 #undef HALF_ONE
 #undef HALF_OP
+/* Output of a tile made in a buffer, streamed out (kernels.h: stream_bytes): the bytes pass
+ * through float vectors untouched (moves only, no arithmetic). */
+FD_TARGET static void ENTRY(stream_bytes)(char *dst, const char *src, size_t nbytes)
+{
+    size_t head = (64 - (uintptr_t)dst % 64) % 64;
+    if (head > nbytes)
+        head = nbytes;
+    memcpy(dst, src, head);
+    size_t i = head;
+    for (; i + 64 <= nbytes; i += 64)
+        for (size_t b = 0; b < 64; b += sizeof(VF))
+            stream_f32((float *)(dst + i + b), load_f32((const float *)(src + i + b)));
+    memcpy(dst + i, src + i, nbytes - i);
+}
+
+FD_TARGET static void ENTRY(stream_fence)(void) { stream_fence(); }
+
 #define FD_STREAM_ENTRIES                                                                      \
     .stream_copy_f32 = ENTRY(stream_copy_f32), .stream_copy_f64 = ENTRY(stream_copy_f64),      \
-    .stream_copy_f16 = ENTRY(stream_copy_f16),
+    .stream_copy_f16 = ENTRY(stream_copy_f16), .stream_bytes = ENTRY(stream_bytes),            \
+    .stream_fence = ENTRY(stream_fence), .fused_stream_f32 = ENTRY(fused_stream_f32),          \
+    .fused_stream_f64 = ENTRY(fused_stream_f64), .fused_stream_f16 = ENTRY(fused_stream_f16),  \
+    .apply_stream_f32 = ENTRY(apply_stream_f32), .apply_stream_f64 = ENTRY(apply_stream_f64),  \
+    .apply_stream_f16 = ENTRY(apply_stream_f16), .affine_stream_f32 = ENTRY(affine_stream_f32), \
+    .affine_stream_f64 = ENTRY(affine_stream_f64),                                             \
+    .affine_stream_f16 = ENTRY(affine_stream_f16),                                             \
+    .affine_bits_stream_f32 = ENTRY(affine_bits_stream_f32),                                   \
+    .affine_bits_stream_f64 = ENTRY(affine_bits_stream_f64),                                   \
+    .affine_bits_stream_f16 = ENTRY(affine_bits_stream_f16),
 #else
 #define FD_STREAM_ENTRIES
 #endif

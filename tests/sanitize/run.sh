@@ -8,7 +8,8 @@
 # compiler's libasan/libubsan preloaded into the (uninstrumented) Python:
 #   - the kernel tests once per SIMD path the CPU supports (FASTDROP_ISA=scalar, avx2, avx512;
 #     they also switch paths and thread counts 1-3 themselves),
-#   - the remaining tests that reach C code (layers, MC, stats, examples, bench) once.
+#   - the remaining tests that reach C code (layers, MC, stats, examples, bench, the plans and
+#     streaming stores of tests/test_tune.py on every path) once.
 # tests/test_dask.py is left out: it runs the same kernels per chunk inside a dask.distributed
 # cluster of worker processes, and under the preloaded runtime the cluster loses its workers
 # (after the test that kills one) and the next test waits forever.
@@ -121,7 +122,7 @@ kernel_tests=(tests/test_threads.py tests/test_dropout.py tests/test_structured.
               tests/test_window.py tests/test_reference.py tests/test_errors.py
               tests/test_generator.py tests/test_properties.py)
 other_tests=(tests/test_layers.py tests/test_mc.py tests/test_stats.py tests/test_examples.py
-             tests/test_bench.py)
+             tests/test_bench.py tests/test_tune.py)
 
 # run NAME ISA|- FILES...: one pytest process; fails on a pytest failure, no tests or any report.
 summary=()

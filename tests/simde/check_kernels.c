@@ -3,7 +3,7 @@
  * path the CPU does not run is skipped) against the portable scalar
  * table (csrc/isa/scalar.c), which the Python tests pin to fastdrop.reference. Covers every
  * entry: keep_bits, apply_*, fused_*, affine_*, affine_bits_*, words, gauss_tile,
- * scale_copy_*, stream_copy_*, popcount_words (against the scalar table) and the transposes (against a plain
+ * scale_copy_*, stream_copy_*, stream_bytes, popcount_words (against the scalar table) and the transposes (against a plain
  * loop), on many sizes (n not a multiple of 16 or 64), run offsets r = 0..3, thresholds, keys,
  * streams, special values (NaN, inf, subnormal, -0), in-place calls and Philox block counters
  * crossing 2^32 (carry into the high counter word). Exit status 1 on a mismatch. */
@@ -291,6 +291,93 @@ static void check_affine(void)
     }
 }
 
+/* The streaming-store kernels (*_stream) against the scalar path's plain ones, with the output
+ * at every element-aligned offset within a cache line (their realignment) and in place, in
+ * buffers of the exact size (AddressSanitizer sees any store past either end). */
+static void check_stream(void)
+{
+    static const int dts[] = {4, 8, 2};
+    if (!K->apply_stream_f32) {
+        printf("no streaming kernels: skipped\n");
+        return;
+    }
+    for (int it = 0; it < 8000; it++) {
+        int dt = dts[it % 3], kind = (it / 3) % 4, scaled = (it / 12) % 2 == 0;
+        int inplace = it % 7 == 0;
+        size_t n = it < 2400 ? (size_t)(it / 12) : (size_t)(rnd() % (it % 5 ? 700 : 5000));
+        size_t off = (size_t)(rnd() % 64) / (size_t)dt * (size_t)dt;
+        double s = scales[it % 5];
+        const double *abd = affine_abd[(it / 3) % 5];
+        float a = (float)abd[0], b = (float)abd[1], d = (float)abd[2];
+        fd_philox_run run = random_run(it);
+        size_t nw = (n + 63) / 64 + 1;
+        uint64_t *bits = malloc(nw * 8), *ba = malloc(nw * 8), *bb = malloc(nw * 8);
+        for (size_t w = 0; w < nw; w++)
+            bits[w] = it % 11 == 0 ? ~0ull : rnd();
+        char *x = malloc(n * dt + 1), *buf = malloc(off + n * dt + 1), *yb = malloc(n * dt + 1);
+        char *ya = buf + off;
+        fill(x, n, (size_t)dt);
+        const void *xa = x;
+        if (inplace) {
+            memcpy(ya, x, n * dt);
+            xa = ya;
+        }
+        if (kind == 0) { /* apply */
+            if (dt == 4)
+                K->apply_stream_f32(xa, (float *)ya, bits, n, (float)s, scaled);
+            else if (dt == 8)
+                K->apply_stream_f64(xa, (double *)ya, bits, n, s, scaled);
+            else
+                K->apply_stream_f16(xa, (uint16_t *)ya, bits, n, (float)s, scaled);
+            run_apply(S, dt, x, yb, bits, n, s, scaled);
+        } else if (kind == 1) { /* affine_bits */
+            if (dt == 4) {
+                K->affine_bits_stream_f32(xa, (float *)ya, bits, n, a, b, d);
+                S->affine_bits_f32((const float *)x, (float *)yb, bits, n, a, b, d);
+            } else if (dt == 8) {
+                K->affine_bits_stream_f64(xa, (double *)ya, bits, n, abd[0], abd[1], abd[2]);
+                S->affine_bits_f64((const double *)x, (double *)yb, bits, n, abd[0], abd[1], abd[2]);
+            } else {
+                K->affine_bits_stream_f16(xa, (uint16_t *)ya, bits, n, a, b, d);
+                S->affine_bits_f16((const uint16_t *)x, (uint16_t *)yb, bits, n, a, b, d);
+            }
+        } else if (n) { /* fused and affine: bits drawn (n >= 1) */
+            if (kind == 2) {
+                if (dt == 4)
+                    K->fused_stream_f32(xa, (float *)ya, ba, n, &run, (float)s, scaled);
+                else if (dt == 8)
+                    K->fused_stream_f64(xa, (double *)ya, ba, n, &run, s, scaled);
+                else
+                    K->fused_stream_f16(xa, (uint16_t *)ya, ba, n, &run, (float)s, scaled);
+                ref_fused(dt, x, yb, bb, n, &run, s, scaled);
+            } else if (dt == 4) {
+                K->affine_stream_f32(xa, (float *)ya, ba, n, &run, a, b, d);
+                S->affine_f32((const float *)x, (float *)yb, bb, n, &run, a, b, d);
+            } else if (dt == 8) {
+                K->affine_stream_f64(xa, (double *)ya, ba, n, &run, abd[0], abd[1], abd[2]);
+                S->affine_f64((const double *)x, (double *)yb, bb, n, &run, abd[0], abd[1], abd[2]);
+            } else {
+                K->affine_stream_f16(xa, (uint16_t *)ya, ba, n, &run, a, b, d);
+                S->affine_f16((const uint16_t *)x, (uint16_t *)yb, bb, n, &run, a, b, d);
+            }
+            size_t nb = (n + 63) / 64;
+            if (n & 63) { /* bits past n are unspecified */
+                ba[nb - 1] &= (1ull << (n & 63)) - 1;
+                bb[nb - 1] &= (1ull << (n & 63)) - 1;
+            }
+            nchecks++;
+            if (memcmp(ba, bb, nb * 8))
+                fail("stream bits", "kind=%llu dtype bytes=%llu n=%llu offset=%llu", kind, dt, n,
+                     off);
+        }
+        K->stream_fence();
+        nchecks++;
+        if (n && memcmp(ya, yb, n * dt))
+            fail("stream", "kind=%llu dtype bytes=%llu n=%llu offset=%llu", kind, dt, n, off);
+        free(x), free(buf), free(yb), free(bits), free(ba), free(bb);
+    }
+}
+
 /* affine_bits_*: alpha dropout with the keep bits given, on check_apply's sizes and data. */
 static void check_affine_bits(void)
 {
@@ -364,6 +451,18 @@ static void check_scale_copy_popcount(void)
             if (memcmp(yc, yb, n * dt))
                 fail("stream_copy", "dtype bytes=%llu n=%llu offset=%llu%llu", dt, n, off, 0);
             free(buf);
+        }
+        if (K->stream_bytes) { /* a tile's bytes streamed out: exactly memcpy, at any offsets */
+            size_t nb = n * dt, so = (size_t)(it % 64), d0 = (size_t)(it * 7 % 64);
+            char *src = malloc(nb + 64), *dst = malloc(nb + 64);
+            memcpy(src + so, x, nb);
+            K->stream_bytes(dst + d0, src + so, nb);
+            K->stream_fence();
+            nchecks++;
+            if (memcmp(dst + d0, x, nb))
+                fail("stream_bytes", "nbytes=%llu src offset=%llu dst offset=%llu%llu", nb, so,
+                     d0, 0);
+            free(src), free(dst);
         }
         uint64_t *v = malloc(8 * (n + 1));
         for (size_t i = 0; i < n; i++)
@@ -488,6 +587,7 @@ int main(void)
     check_affine();
     check_words();
     check_affine_bits();
+    check_stream();
     check_scale_copy_popcount();
     check_gauss();
     check_transposes();

@@ -3,7 +3,7 @@ tests/test_typing.py: every call must be accepted, and ``reveal_type``-free assi
 explicit annotations check that calls return arrays, not ``Any``."""
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -106,6 +106,14 @@ def twin() -> None:
     t: int = reference.threshold(0.3)
     assert np.array_equal(y, r) and m.dtype == np.uint8
     print(words[0], keep.sum(), t, reference.scale_for(0.3, np.float32))
+
+
+def tuning() -> None:  # type-checked, not run (tune() takes about a minute)
+    fd.set_stream_threshold(1 << 22)
+    limit: int = fd.get_stream_threshold()
+    fd.set_stream_threshold(None)
+    plan: Dict[str, Any] = fd.tune(ops=["draw"], dtypes=[np.float32], save=False)
+    print(limit, plan["plan"])
 
 
 if __name__ == "__main__":
