@@ -55,6 +55,32 @@ def test_wrong_calls_are_rejected(cache):
     assert f'bad_example.py:{line}: error: No overload variant of "dropout"' in r.stdout
 
 
+def test_no_public_callable_is_untyped(cache, tmp_path):
+    """reveal_type of every public callable (fastdrop, layers, reference, dask): never Any, and
+    no signature (or overload) returning Any."""
+    import fastdrop
+    from fastdrop import layers, reference
+
+    mods = {"fastdrop": fastdrop, "fastdrop.layers": layers, "fastdrop.reference": reference}
+    try:
+        import fastdrop.dask as fdask
+        mods["fastdrop.dask"] = fdask
+    except ImportError:
+        pass
+    lines = [f"import {m}" for m in mods]
+    names = [f"{m}.{n}" for m, mod in mods.items() for n in mod.__all__
+             if callable(getattr(mod, n))]
+    lines += [f"reveal_type({n})" for n in names]
+    path = tmp_path / "reveal_public.py"
+    path.write_text("\n".join(lines) + "\n")
+    r = _mypy(["--follow-imports=silent", str(path)], cache)
+    revealed = re.findall(r'Revealed type is "(.*)"$', r.stdout, re.M)
+    assert len(revealed) == len(names), r.stdout + r.stderr
+    bad = [f"{n}: {t}" for n, t in zip(names, revealed)
+           if t == "Any" or re.search(r"-> Any(, def \(|\)$|$)", t)]
+    assert bad == []
+
+
 def test_package_is_mypy_clean(cache):
     r = _mypy(["-p", "fastdrop"], cache)
     assert r.returncode == 0, r.stdout + r.stderr
