@@ -470,7 +470,9 @@ class Dropout(_Stochastic):
         ``eval()`` (it returns ``x`` itself, no copy, as PyTorch does); naive (2014) keeps them
         as they are and multiplies by ``1-p`` in ``eval()``.
     rng : fastdrop.Generator, optional
-        Source of masks (default: the module-level generator).
+        Source of masks (default: the module-level generator). Within
+        :func:`fastdrop.mc_dropout` with a ``seed``, or :func:`use_generator`, the layer draws
+        from that call's generator instead.
     store_mask : bool
         Keep the packed mask for the backward (``ceil(n/8)`` bytes) or, if False, only the
         ``(seed, offset)`` of the draw (the backward regenerates the mask).
