@@ -35,9 +35,9 @@ def render_text(res):
     sections = []
     if res["baselines"]:
         sections.append("Comparisons: float32 forward, every implementation allocating its output\n" + bench.table(
-            ["implementation", "size", "threads", "G elem/s", "G elem/s/core", "fastdrop is x faster", "check"],
+            ["implementation", "size", "threads", "G elem/s", "G elem/s/thread", "fastdrop is x faster", "check"],
             [[b["label"], fmt_size(b["size"]), b["threads"], fmt(b["gelem_s"], ".3f"),
-              fmt(b["gelem_s_per_core"], ".3f"), fmt(b["fastdrop_speedup"], ".1f"), b["check"]]
+              fmt(b["gelem_s_per_thread"], ".3f"), fmt(b["fastdrop_speedup"], ".1f"), b["check"]]
              for b in res["baselines"]], "lrrrrrl"))
     timm = ("x faster than timm", "r", lambda r: fmt(r.get("timm_speedup"), ".1f"))
     return bench.render_text(res, struct_columns=[timm], struct_note="; timm: fastdrop and timm both allocating",
@@ -148,11 +148,11 @@ def render_markdown(res):
     fwd = [r for r in res["rows"] if r["dtype"] in ("float32", "-") and r.get("group") is None
            and r["impl"] in ("fastdrop", "roofline")]
     if fwd:
-        out += ["", "<details><summary>All float32 rows (G elem/s per core, ratio to the roofline)</summary>", ""]
-        out.append(md_table(["op", "size", "threads", "G elem/s", "GB/s", "G elem/s/core", "÷ roofline"],
+        out += ["", "<details><summary>All float32 rows (G elem/s per thread, ratio to the roofline)</summary>", ""]
+        out.append(md_table(["op", "size", "threads", "G elem/s", "GB/s", "G elem/s/thread", "÷ roofline"],
                             [[OP_LABELS.get(r["op"]) if r["impl"] == "fastdrop" else OP_LABELS["roofline"],
                               fmt_size(r["size"]), r["threads"], fmt(r["gelem_s"], ".3f"), fmt(r["gb_s"], ".1f"),
-                              fmt(r["gelem_s_per_core"], ".3f"), fmt(r["roofline_ratio"])] for r in fwd],
+                              fmt(r["gelem_s_per_thread"], ".3f"), fmt(r["roofline_ratio"])] for r in fwd],
                             "llrrrrr"))
         out += ["", "</details>"]
     return "\n".join(out)
@@ -241,47 +241,67 @@ def update_readme(path, block, structured=None):
 
 
 def plot(res, path):
+    """Two panels of G elements/s per thread used (float32, contiguous), y from 0: against the
+    size for each thread count, and against the threads at the largest size; the roofline
+    (scaled copy), every fastdrop operation and the NumPy idiom (one thread)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [r for r in res["rows"] if r["dtype"] in ("float32", "-") and r["layout"] == "C"
-            and r["impl"] in ("fastdrop", "roofline") and r.get("group") is None]
-    threads = sorted({r["threads"] for r in rows})
+            and r.get("group") is None
+            and (r["impl"] in ("fastdrop", "roofline") or (r["impl"] == "numpy" and r["op"] == "forward"))]
+
+    def key(r):
+        return "numpy" if r["impl"] == "numpy" else r["op"]
+
+    labels = dict(OP_LABELS, numpy="NumPy idiom (1 thread)")
+    threads = sorted({r["threads"] for r in rows if r["impl"] != "numpy"})
     sizes = sorted({r["size"] for r in rows})
-    ops = [op for op in ("roofline",) + OPS if any((r["op"] == op) for r in rows)]
+    lines = [k for k in ("roofline",) + OPS + ("numpy",) if any(key(r) == k for r in rows)]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 5))
     styles = ["-", "--", ":", "-."]
-    colors = dict(zip(ops, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    colors = dict(zip(lines, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    colors["numpy"] = "black"
+    per_thread = "gelem_s_per_thread"
     for i, t in enumerate(threads):
-        for op in ops:
-            pts = sorted((r["size"], r["gelem_s"]) for r in rows if r["op"] == op and r["threads"] == t)
+        for k in lines:
+            if k == "numpy" and i > 0:
+                continue  # one thread only: drawn once
+            pts = sorted((r["size"], r[per_thread]) for r in rows
+                         if key(r) == k and (r["threads"] == t or k == "numpy"))
             if pts:
                 a1.plot([p[0] for p in pts], [p[1] for p in pts], styles[i % 4], marker="o",
-                        color=colors[op], lw=2.5 if op == "roofline" else 1.5,
-                        label=f"{OP_LABELS[op]}, {t} thr")
+                        color=colors[k], lw=2.5 if k == "roofline" else 1.5,
+                        label=labels[k] if k == "numpy" else f"{labels[k]}, {t} thr")
     a1.set_xscale("log", base=2)
     a1.set_xlabel("elements (float32)")
-    a1.set_ylabel("G elements / s")
-    a1.set_title("throughput vs size")
+    a1.set_ylabel("G elements / s per thread")
+    a1.set_title("throughput per thread vs size")
+    a1.set_ylim(bottom=0)
     a1.grid(True, alpha=0.3)
     a1.legend(fontsize=7)
     big = max(sizes)
-    for op in ops:
-        pts = sorted((r["threads"], r["gelem_s"]) for r in rows if r["op"] == op and r["size"] == big)
-        if pts:
-            a2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=colors[op],
-                    lw=2.5 if op == "roofline" else 1.5, label=OP_LABELS[op])
+    for k in lines:
+        pts = sorted((r["threads"], r[per_thread]) for r in rows if key(r) == k and r["size"] == big)
+        if k == "numpy" and pts:  # one thread: a horizontal reference line
+            a2.axhline(pts[0][1], color=colors[k], lw=1.5, ls="--", label=labels[k])
+        elif pts:
+            a2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=colors[k],
+                    lw=2.5 if k == "roofline" else 1.5, label=labels[k])
     a2.set_xticks(threads)
     a2.set_xlabel("threads")
-    a2.set_ylabel("G elements / s")
-    a2.set_title(f"throughput vs threads at {fmt_size(big)} float32")
+    a2.set_ylabel("G elements / s per thread")
+    a2.set_title(f"throughput per thread vs threads at {fmt_size(big)} float32")
+    a2.set_ylim(bottom=0)
     a2.grid(True, alpha=0.3)
     a2.legend(fontsize=7)
-    fig.suptitle("fastdrop vs the scaled-copy roofline — " + res["meta"]["cpu"], fontsize=10)
+    fig.suptitle("fastdrop vs the scaled-copy roofline and the NumPy idiom — " + res["meta"]["cpu"],
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def _row(op, dtype, n, t, isa, sec, layout="C", impl="fastdrop", check="bitwise-
         "op": op, "impl": impl, "dtype": dtype, "layout": layout, "size": n, "threads": t,
         "threads_used": used, "isa": isa, "seconds": sec, "gelem_s": geps,
         "gb_s": _bytes_moved(op if impl == "fastdrop" else impl, n, isz if op != "mask" else 0) / sec / 1e9,
-        "gelem_s_per_core": geps / used, "roofline_ratio": None, "numpy_ratio": None,
+        "gelem_s_per_thread": geps / used, "roofline_ratio": None, "numpy_ratio": None,
         "check": check,
     }
 

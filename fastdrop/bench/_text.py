@@ -79,13 +79,13 @@ def render_text(res, struct_columns=(), struct_note="", sections=(), hint=BASELI
            f"GB/s counts x read + y written + mask bytes",
            ""]
     hdr = ["op", "impl", "dtype", "layout", "size", "threads", "ISA", "G elem/s", "GB/s",
-           "G elem/s/core", "x roofline", "x streaming", "x NumPy", "check"]
+           "G elem/s/thread", "x roofline", "x streaming", "x NumPy", "check"]
     rows = [[OP_LABELS.get(r["op"], r["op"]) if r["impl"] in ("fastdrop", "roofline_streaming") else (OP_LABELS["roofline"] if r["impl"] == "roofline" else "forward (NumPy idiom)"),
              r["impl"], r["dtype"], r["layout"] if r["layout"] == "C" else "transposed",
              "x".join(map(str, r["shape"])) if "shape" in r else fmt_size(r["size"]),
              r["threads"] if r["threads_used"] == r["threads"] or r["impl"] == "numpy" else f"{r['threads']} (1 used)",
              r["isa"] if r["impl"] != "numpy" else "-",
-             fmt(r["gelem_s"], ".3f"), fmt(r["gb_s"], ".1f"), fmt(r["gelem_s_per_core"], ".3f"),
+             fmt(r["gelem_s"], ".3f"), fmt(r["gb_s"], ".1f"), fmt(r["gelem_s_per_thread"], ".3f"),
              fmt(r["roofline_ratio"]), fmt(r.get("streaming_ratio")), fmt(r["numpy_ratio"], ".1f"),
              r["check"]]
             for r in res["rows"] if r.get("group") != "structured"]
