@@ -258,7 +258,8 @@ def tune(*, ops: Optional[Iterable[str]] = None, dtypes: Optional[Iterable[DType
     _core.plan_clear()
     plan, rows = [], []
     for op in ops:
-        for dtype in dtypes:
+        # the mask alone has no dtype: timed once (as float32), planned for every dtype
+        for dtype in ((np.float32,) if op == "bits" else dtypes):
             code = _CODES[np.dtype(dtype)]
             for c in classes:
                 n, call = _op_call(op, dtype, CLASS_BYTES[c], rng)
@@ -284,8 +285,9 @@ def tune(*, ops: Optional[Iterable[str]] = None, dtypes: Optional[Iterable[DType
                 choice = best if med[best] < (1 - MARGIN) * med[base] else base
                 entry = {"op": op, "dtype": np.dtype(dtype).name, "size_class": c,
                          "isa": choice[0], "stream": choice[1]}
-                plan.append(entry)
-                _core.plan_set(op, code, c, *choice)
+                for d in (DTYPES if op == "bits" else (dtype,)):
+                    plan.append({**entry, "dtype": np.dtype(d).name})
+                    _core.plan_set(op, _CODES[np.dtype(d)], c, *choice)
                 rows.append({**entry, "elements": n, "builtin": list(base),
                              "seconds": {f"{i}{'+stream' if s else ''}": t
                                          for (i, s), t in med.items()}})

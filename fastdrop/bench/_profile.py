@@ -72,6 +72,23 @@ def _threads_used(n, t):
     return 1 if n < _core.parallel_threshold() or not _core.openmp_enabled() else t
 
 
+# The plan's class of each timed op (fastdrop.tune): which path and store policy it runs with.
+_PLAN_CLASS = {"forward": "draw", "forward_mask": "draw", "backward_regen": "draw",
+               "backward_mask": "stored", "mask": "bits", "alpha_dropout": "affine",
+               "gaussian_dropout": "noise", "spatial_dropout": "stored", "drop_path": "stored",
+               "dropblock": "stored", "dropblock_shared": "stored"}
+_DTYPE_CODE = {"float16": 0, "float32": 1, "float64": 2}
+
+
+def _stores(op, dtype, n, layout):
+    """'streaming' when a fastdrop op wrote its output with streaming stores, else 'regular'."""
+    isz = np.dtype(dtype).itemsize if dtype != "-" else 0
+    opc = _PLAN_CLASS.get(op)
+    if opc is None or opc == "bits" or layout != "C":
+        return "regular"
+    return "streaming" if _core.plan_choice(opc, _DTYPE_CODE.get(dtype, 1), n * isz)[1] else "regular"
+
+
 def _row(op, dtype, n, t, isa, sec, layout="C", impl="fastdrop", check="bitwise-equal"):
     isz = np.dtype(dtype).itemsize if dtype != "-" else 0
     used = _threads_used(n, t) if impl in ("fastdrop", "roofline", "roofline_streaming") else (1 if impl == "numpy" else t)
@@ -82,6 +99,8 @@ def _row(op, dtype, n, t, isa, sec, layout="C", impl="fastdrop", check="bitwise-
         "gb_s": _bytes_moved(op if impl == "fastdrop" else impl, n, isz if op != "mask" else 0) / sec / 1e9,
         "gelem_s_per_thread": geps / used, "roofline_ratio": None, "numpy_ratio": None,
         "check": check,
+        "stores": _stores(op, dtype, n, layout) if impl == "fastdrop" else
+        "streaming" if impl == "roofline_streaming" else "regular",
     }
 
 
