@@ -252,7 +252,7 @@ def compare_forward(res, opts, b, n):
         res["baselines"].append({
             "impl": impl, "label": labels[impl], "op": "forward", "dtype": "float32", "size": n,
             "threads": t, "seconds": sec, "gelem_s": n / sec / 1e9,
-            "gelem_s_per_core": n / sec / 1e9 / (1 if impl == "numpy" else t),
+            "gelem_s_per_thread": n / sec / 1e9 / (1 if impl == "numpy" else t),
             "fastdrop_speedup": sec / fds,
             "check": "n/a" if chk is None else ("bitwise-equal" if chk else "FAILED"),
             **kern[(impl, t)].stats(),

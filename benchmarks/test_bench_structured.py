@@ -1,4 +1,4 @@
-"""Structured dropout at the issue's shapes: spatial_dropout and drop_path on float32
+"""Structured dropout at the benchmark shapes: spatial_dropout and drop_path on float32
 32x64x56x56, DropBlock 2-D (block 7, p 0.1; per channel and share_channels), alpha and Gaussian
 dropout on 2^24 elements; each against the roofline (a scaled copy of the same array) and,
 for DropBlock, timm's ``drop_block_2d`` (the function behind ``DropBlock2d``) on PyTorch CPU

@@ -240,9 +240,11 @@ def drop_path_backward(grad, p, *, scale_by_keep=True, mode="row", mask=None, se
 
 
 def drop_path_rates(depth, p_max):
-    """The linear stochastic-depth rule: ``[l / depth * p_max for l = 1 .. depth]``
-    (block ``l`` of ``depth`` gets drop probability ``p_l = l/L * p_max``; the last is
-    ``p_max``)."""
+    """The drop probabilities of the linear stochastic-depth rule, one per block.
+
+    Block ``l`` of ``depth`` gets ``p_l = l / depth * p_max`` for ``l = 1, ..., depth``, so
+    the last is ``p_max``.
+    """
     depth = V.integer(depth, "depth", 0, 1 << 62)
     p_max = V.probability(p_max, "p_max")
     return [l / depth * p_max for l in range(1, depth + 1)]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -15,29 +16,31 @@ _VECTOR_UNIT = {"x86_64": "SSE2", "amd64": "SSE2", "aarch64": "NEON", "arm64": "
                 "ppc64le": "VSX", "ppc64": "VSX"}
 
 
-def describe_isa(name):
+def describe_isa(name: str) -> str:
     """What the SIMD path `name` runs on this machine, in a few words."""
     if name == "vector":
         unit = _VECTOR_UNIT.get(platform.machine().lower())
         return f"portable vector code, {unit} here" if unit else "portable vector code"
     return {"scalar": "plain C, the definition of the bits", "avx2": "AVX2 + F16C",
             "avx512": "AVX-512 F/BW/DQ/VL", "neon": "AArch64 NEON"}.get(name, name)
-_num_threads = None  # None: follow omp_get_max_threads() on every call
+
+
+_num_threads: Optional[int] = None  # None: follow omp_get_max_threads() on every call
 # Where the plan in use (SIMD path and store policy per call class) comes from; fastdrop._tune
 # sets it when it loads, makes or forgets a plan.
-_plan = {"status": "built in (no tuning file)", "file": None}
+_plan: Dict[str, Any] = {"status": "built in (no tuning file)", "file": None}
 
 
-def set_plan_source(status, file=None):
+def set_plan_source(status: str, file: Optional[str] = None) -> None:
     _plan.update(status=status, file=file)
 
 
-def plan_source():
+def plan_source() -> Dict[str, Any]:
     """Where the plan in use comes from: ``{"status": text, "file": path or None}``."""
     return dict(_plan)
 
 
-def set_num_threads(n):
+def set_num_threads(n: Optional[int]) -> None:
     """Use ``n`` threads in every kernel call; ``None`` returns to the default.
 
     The default is resolved per call from ``omp_get_max_threads()``, so ``OMP_NUM_THREADS``
@@ -47,14 +50,14 @@ def set_num_threads(n):
     _num_threads = None if n is None else V.integer(n, "n", 1, 1 << 16)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The number of threads the next kernel call may use (1 in a build without OpenMP)."""
     if not _core.openmp_enabled():
         return 1
     return _num_threads if _num_threads is not None else _core.max_threads()
 
 
-def _check_isa_env():
+def _check_isa_env() -> None:
     """FASTDROP_ISA must name a path this CPU runs: anything else is an error (at import)."""
     status = _core.isa_env_status()
     if status == 0:
@@ -68,17 +71,17 @@ def _check_isa_env():
                      f"the {name} path; it runs {runs}. Unset FASTDROP_ISA for the best one")
 
 
-def get_isa():
+def get_isa() -> str:
     """The SIMD path in use: 'scalar', 'vector', 'avx2', 'avx512' or 'neon'."""
     return _core.isa_get()
 
 
-def supported_isas():
+def supported_isas() -> Tuple[str, ...]:
     """The SIMD paths this CPU and build support, narrowest first."""
     return tuple(i for i in ISAS if _core.isa_supported(i))
 
 
-def set_isa(name=None):
+def set_isa(name: Optional[str] = None) -> None:
     """Force a SIMD path ('scalar', 'vector', 'avx2', 'avx512', 'neon'); ``None`` picks the
     widest supported.
 
@@ -98,7 +101,7 @@ def set_isa(name=None):
         )
 
 
-def config():
+def config() -> Dict[str, Any]:
     """Build and runtime configuration as a dict."""
     return {
         "version": __version__,
@@ -117,7 +120,7 @@ def config():
     }
 
 
-def show_config():
+def show_config() -> None:
     """Print the configuration: version, OpenMP, threads and the SIMD path in use."""
     c = config()
     print(f"fastdrop {c['version']} (numpy {c['numpy']}, Python {c['python']}, {c['machine']})")

@@ -1,5 +1,7 @@
 import numpy as np
 
+__test__: dict[str, str]  # made by Cython (doctests of the module; empty)
+
 ISA_NAMES: tuple[str, ...]
 STREAM_DROPOUT: int
 STREAM_DROPBLOCK: int

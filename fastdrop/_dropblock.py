@@ -182,13 +182,17 @@ def dropblock(x, p, block_size, *, data_format="channels_first", valid_only=Fals
 
     Returns
     -------
-    y, or (y, mask) with the packed full-shape keep mask (``ceil(x.size / 8)`` bytes): pass it
-    to :func:`dropblock_backward`, which recomputes the "count" scale from it exactly.
+    y : ndarray
+        Same shape and dtype as ``x``.
+    mask : ndarray of uint8, optional
+        With ``return_mask=True``: the packed full-shape keep mask (``ceil(x.size / 8)``
+        bytes); pass it to :func:`dropblock_backward`, which recomputes the "count" scale from
+        it exactly.
 
     Notes
     -----
     Seed rate ``gamma = p * prod(S) / prod(K) / prod(S - K + 1)`` (K clipped; timm and the
-    paper); one Bernoulli(min(gamma, 1)) decision per seed-grid position (N, C or 1, *G), with
+    paper); one Bernoulli(min(gamma, 1)) decision per seed-grid position ``(N, C or 1, *G)``, with
     the core contract on stream 1 (docs/contract.md), numbered channels-first whatever the
     layout. Cost O(elements): dilation is a bit-parallel running OR. Bitwise equal to
     :func:`fastdrop.reference.dropblock`.
@@ -246,9 +250,11 @@ def dropblock_backward(grad, p, block_size, *, mask=None, seed=None, offset=0,
 
 
 def dropblock_schedule(step, total_steps, p_final, start=0.0):
-    """Linear DropBlock ramp (the paper keeps the keep probability at 1 at the start and
-    lowers it linearly): drop probability ``start`` at step 0 rising linearly to ``p_final``
-    at ``total_steps``, constant after. ``start`` is the initial drop probability.
+    """The drop probability of a linear DropBlock ramp at ``step``.
+
+    The paper keeps the keep probability at 1 at the start and lowers it linearly: drop
+    probability ``start`` at step 0 rising linearly to ``p_final`` at ``total_steps``,
+    constant after. ``start`` is the initial drop probability.
 
     Returns ``start + (p_final - start) * step / total_steps`` for ``0 < step < total_steps``,
     exactly ``start`` at ``step <= 0`` and exactly ``p_final`` from ``total_steps`` on (also

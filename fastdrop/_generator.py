@@ -7,6 +7,10 @@ import os
 import secrets
 import threading
 import weakref
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
+
+if TYPE_CHECKING:
+    from fastdrop._typing import Seed
 
 from fastdrop import _validate as V
 
@@ -32,7 +36,7 @@ class Generator:
     default generator is the exception: see :func:`default_generator`).
     """
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: Optional[Seed] = None) -> None:
         self._lock = threading.Lock()
         self._seed = secrets.randbits(64) if seed is None else V.seed(seed)
         self._offset = 0
@@ -40,15 +44,16 @@ class Generator:
         _live.add(self)
 
     @property
-    def seed(self):
+    def seed(self) -> int:
+        """The Philox seed every draw returns."""
         return self._seed
 
     @property
-    def offset(self):
+    def offset(self) -> int:
         """The offset the next draw will get."""
         return self._offset
 
-    def draw(self, n):
+    def draw(self, n: Seed) -> Tuple[int, int]:
         """Reserve ``n`` elements: return ``(seed, offset)`` for them and advance.
 
         Use it to run a forward with :func:`fastdrop.dropout` and regenerate the same mask
@@ -65,12 +70,12 @@ class Generator:
             self._offset = nxt
             return self._seed, off
 
-    def get_state(self):
+    def get_state(self) -> Dict[str, int]:
         """The state as a dict ``{"seed": int, "offset": int}``."""
         with self._lock:
             return {"seed": self._seed, "offset": self._offset}
 
-    def set_state(self, state):
+    def set_state(self, state: Dict[str, int]) -> None:
         """Restore a state from :meth:`get_state`."""
         if not isinstance(state, dict) or set(state) != {"seed", "offset"}:
             raise TypeError("state must be a dict with keys 'seed' and 'offset' (from get_state())")
@@ -79,28 +84,28 @@ class Generator:
         with self._lock:
             self._seed, self._offset, self._forks = s, off, 0
 
-    def manual_seed(self, seed):
+    def manual_seed(self, seed: Seed) -> Generator:
         """Reseed and restart at offset 0."""
-        self.set_state({"seed": seed, "offset": 0})
+        self.set_state({"seed": V.seed(seed), "offset": 0})
         return self
 
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, int]:
         return self.get_state()
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: Dict[str, int]) -> None:
         self._lock = threading.Lock()
         self.set_state(state)
         _live.add(self)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"fastdrop.Generator(seed={self._seed}, offset={self._offset})"
 
 
-_live = weakref.WeakSet()  # every Generator, to renew its lock in a forked child
+_live: weakref.WeakSet[Generator] = weakref.WeakSet()  # every Generator, to renew its lock in a forked child
 _default = Generator()
 
 
-def default_generator():
+def default_generator() -> Generator:
     """The module-level Generator used when neither ``seed`` nor ``rng`` is given.
 
     In a child made by ``fork`` (multiprocessing's default start method on Linux) it is
@@ -137,6 +142,6 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
-def manual_seed(seed):
+def manual_seed(seed: Seed) -> Generator:
     """Reseed the default generator, making a whole program's masks reproducible."""
     return _default.manual_seed(seed)

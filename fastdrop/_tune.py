@@ -19,8 +19,10 @@ import platform
 import statistics
 import sys
 import time
+from typing import Any, Dict, Iterable, Optional
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from fastdrop import _config
 from fastdrop import _core
@@ -55,7 +57,7 @@ def _parse_bytes(text, name):
     return value * units[unit]
 
 
-def set_stream_threshold(nbytes=None):
+def set_stream_threshold(nbytes: Optional[int] = None) -> None:
     """Write contiguous outputs of at least ``nbytes`` bytes with streaming stores.
 
     Non-temporal (streaming) stores bypass the caches: faster for an output that does not fit
@@ -73,7 +75,7 @@ def set_stream_threshold(nbytes=None):
     _core.set_stream_threshold(int(nbytes))
 
 
-def get_stream_threshold():
+def get_stream_threshold() -> int:
     """The byte size from which outputs without a tuned plan entry are streamed."""
     return _core.stream_threshold()
 
@@ -213,8 +215,9 @@ def _builtin(op, nbytes):
     return best, stream
 
 
-def tune(*, ops=None, dtypes=None, size_classes=None, repeat=5, save=True, path=None,
-         verbose=False):
+def tune(*, ops: Optional[Iterable[str]] = None, dtypes: Optional[Iterable[DTypeLike]] = None,
+         size_classes: Optional[Iterable[int]] = None, repeat: int = 5, save: bool = True,
+         path: Optional[str] = None, verbose: bool = False) -> Dict[str, Any]:
     """Time every SIMD path and store policy on this machine and use the fastest.
 
     For each operation class (``"draw"``: dropout's forward and the regenerated backward;
@@ -255,12 +258,13 @@ def tune(*, ops=None, dtypes=None, size_classes=None, repeat=5, save=True, path=
     _core.plan_clear()
     plan, rows = [], []
     for op in ops:
-        for dtype in dtypes:
+        # the mask alone has no dtype: timed once (as float32), planned for every dtype
+        for dtype in ((np.float32,) if op == "bits" else dtypes):
             code = _CODES[np.dtype(dtype)]
             for c in classes:
                 n, call = _op_call(op, dtype, CLASS_BYTES[c], rng)
                 cands = _candidates(op)
-                times = {cand: [] for cand in cands}
+                times: Dict[Any, list] = {cand: [] for cand in cands}
                 reps = 1  # calls per sample: a sample lasts at least SAMPLE seconds
                 for r in range(repeat + 1):  # round 0 warms up and sets reps
                     order = cands if r % 2 else cands[::-1]
@@ -277,12 +281,13 @@ def tune(*, ops=None, dtypes=None, size_classes=None, repeat=5, save=True, path=
                 _core.plan_set(op, code, c, None, -1)
                 med = {cand: statistics.median(v) for cand, v in times.items()}
                 base = _builtin(op, CLASS_BYTES[c])
-                best = min(med, key=med.get)
+                best = min(med, key=lambda k: med[k])
                 choice = best if med[best] < (1 - MARGIN) * med[base] else base
                 entry = {"op": op, "dtype": np.dtype(dtype).name, "size_class": c,
                          "isa": choice[0], "stream": choice[1]}
-                plan.append(entry)
-                _core.plan_set(op, code, c, *choice)
+                for d in (DTYPES if op == "bits" else (dtype,)):
+                    plan.append({**entry, "dtype": np.dtype(d).name})
+                    _core.plan_set(op, _CODES[np.dtype(d)], c, *choice)
                 rows.append({**entry, "elements": n, "builtin": list(base),
                              "seconds": {f"{i}{'+stream' if s else ''}": t
                                          for (i, s), t in med.items()}})

@@ -15,14 +15,14 @@ broadcast forms :func:`broadcast_dropout`, :func:`spatial_dropout`, :func:`locke
 :func:`feature_alpha_dropout`, :func:`gaussian_dropout`, :func:`dropblock`. Each chunk is one
 call of the NumPy function with ``window=``.
 
-Needs ``pip install 'fastdrop[dask]'``.
+Needs ``pip install 'fastdrop-numpy[dask]'``.
 """
 from __future__ import annotations
 
 try:
     import dask.array as da
 except ImportError as exc:  # pragma: no cover - exercised only without dask
-    raise ImportError("fastdrop.dask needs dask: pip install 'fastdrop[dask]'") from exc
+    raise ImportError("fastdrop.dask needs dask: pip install 'fastdrop-numpy[dask]'") from exc
 
 import numpy as np
 
@@ -218,6 +218,7 @@ def spatial_dropout(x, p=0.5, *, data_format="channels_first", seed, offset=0, t
 
 
 def spatial_dropout_backward(grad, p, *, data_format="channels_first", seed, offset=0):
+    """Gradient of :func:`spatial_dropout` (the mask regenerated from ``seed``/``offset``)."""
     return _bcast(grad, p, _spatial_axes(len(grad.shape), data_format), seed, offset, True,
                   "inverted", "grad")
 
@@ -233,6 +234,7 @@ def locked_dropout(x, p=0.5, *, time_axis=0, seed, offset=0, training=True):
 
 
 def locked_dropout_backward(grad, p, *, time_axis=0, seed, offset=0):
+    """Gradient of :func:`locked_dropout` (the mask regenerated from ``seed``/``offset``)."""
     return _bcast(grad, p, _locked_axes(len(grad.shape), time_axis), seed, offset, True,
                   "inverted", "grad")
 
@@ -249,6 +251,7 @@ def embedding_dropout(x, p=0.5, *, seed, offset=0, training=True):
 
 
 def embedding_dropout_backward(grad, p, *, seed, offset=0):
+    """Gradient of :func:`embedding_dropout` (the mask regenerated from ``seed``/``offset``)."""
     return _bcast(grad, p, _embedding_axes(len(grad.shape)), seed, offset, True, "inverted",
                   "grad")
 
@@ -271,6 +274,7 @@ def drop_path(x, p, *, scale_by_keep=True, mode="row", seed, offset=0, training=
 
 
 def drop_path_backward(grad, p, *, scale_by_keep=True, mode="row", seed, offset=0):
+    """Gradient of :func:`drop_path` (the mask regenerated from ``seed``/``offset``)."""
     scale_by_keep = V.boolean(scale_by_keep, "scale_by_keep")
     return _bcast(grad, p, _drop_path_axes(len(grad.shape), mode), seed, offset, True,
                   "inverted" if scale_by_keep else "select", "grad")

@@ -33,27 +33,40 @@ import contextlib
 import contextvars
 import math
 import numbers
+from typing import (
+    TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Tuple, Union,
+)
 
 import numpy as np
+import numpy.typing as npt
 
 from fastdrop import _alpha, _broadcast, _dropblock, _gaussian
 from fastdrop import _validate as V
 from fastdrop._dropout import dropout, dropout_backward
 from fastdrop._generator import Generator, default_generator
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from fastdrop._typing import ArrayLike, FloatArray, Probability, PSchedule, Seed
+
 __all__ = [
     "Module", "Sequential", "Dropout", "SpatialDropout", "DropPath", "DropBlock",
     "AlphaDropout", "FeatureAlphaDropout", "GaussianDropout", "DropConnect", "mc_mode",
+    "use_generator",
 ]
 
 # ---------------------------------------------------------------------------------------------
 # MC mode: dropout stays on in eval() (used by fastdrop.mc_dropout)
 
 _MC = contextvars.ContextVar("fastdrop_mc_mode", default=False)
+# A Generator that every layer draws from instead of its own ``rng`` (set by mc_dropout(seed=))
+_RNG_OVERRIDE: contextvars.ContextVar[Optional[Generator]] = contextvars.ContextVar(
+    "fastdrop_rng_override", default=None)
 
 
 @contextlib.contextmanager
-def mc_mode(enabled=True):
+def mc_mode(enabled: bool = True) -> Iterator[None]:
     """Within this context every fastdrop layer drops as in training, even after ``eval()``.
 
     That is MC dropout (Gal & Ghahramani, 2016): the rest of a model keeps its inference
@@ -66,6 +79,29 @@ def mc_mode(enabled=True):
         yield
     finally:
         _MC.reset(token)
+
+
+@contextlib.contextmanager
+def use_generator(gen: Generator) -> Iterator[None]:
+    """Within this context every fastdrop layer draws its masks from ``gen``, whatever
+    generator it was built with (per thread, like :func:`mc_mode`).
+
+    :func:`fastdrop.mc_dropout` enters it when given a ``seed``, so that the seed decides the
+    masks of every layer of the model. The layers' own generators do not advance meanwhile.
+    """
+    token = _RNG_OVERRIDE.set(gen)
+    try:
+        yield
+    finally:
+        _RNG_OVERRIDE.reset(token)
+
+
+def _layer_source(rng: Optional[Generator]) -> Generator:
+    """The Generator a layer built with ``rng`` draws from now."""
+    forced = _RNG_OVERRIDE.get()
+    if forced is not None:
+        return forced
+    return rng if rng is not None else default_generator()
 
 
 _FAMILIES = (_broadcast, _dropblock, _alpha, _gaussian)  # the structured-dropout modules
@@ -135,9 +171,9 @@ class Module:
     which is what the optimisers of ``fastdrop.demo`` read.
     """
 
-    training = True
+    training: bool = True
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Self:
         """Training mode (``mode=True``) or inference (``mode=False``); returns ``self``."""
         self.training = V.boolean(mode, "mode")
         for child in self.children():
@@ -145,35 +181,40 @@ class Module:
                 child.train(mode)
         return self
 
-    def eval(self):
+    def eval(self) -> Self:
         """Inference mode: dropout layers become the identity (inverted mode)."""
         return self.train(False)
 
-    def children(self):
+    def children(self) -> Tuple[Any, ...]:
+        """The layers this one contains (none)."""
         return ()
 
     @property
-    def params(self):
+    def params(self) -> Dict[str, FloatArray]:
+        """The trainable arrays by name (none)."""
         return {}
 
     @property
-    def grads(self):
+    def grads(self) -> Dict[str, FloatArray]:
+        """The gradients of the last backward, keyed as ``params`` (none)."""
         return {}
 
-    def set_step(self, step):
+    def set_step(self, step: int) -> Self:
         """Set the training step that scheduled drop probabilities follow (recursively)."""
         for child in self.children():
             if hasattr(child, "set_step"):
                 child.set_step(step)
         return self
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
+        """The layer's output for ``x``."""
         raise NotImplementedError
 
-    def backward(self, grad):
+    def backward(self, grad: ArrayLike) -> FloatArray:
+        """The gradient with respect to the last forward's input."""
         raise NotImplementedError
 
-    def __call__(self, x):
+    def __call__(self, x: ArrayLike) -> FloatArray:
         return self.forward(x)
 
 
@@ -185,7 +226,7 @@ class Sequential(Module):
     ``"<index>.<name>"``.
     """
 
-    def __init__(self, *layers):
+    def __init__(self, *layers: Any) -> None:
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
@@ -195,20 +236,25 @@ class Sequential(Module):
                 )
         self.layers = list(layers)
 
-    def children(self):
+    def children(self) -> Tuple[Any, ...]:
+        """The chained layers, in order."""
         return tuple(self.layers)
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
+        """Run the layers in order."""
+        y: Any = x
         for layer in self.layers:
-            x = layer.forward(x)
-        return x
+            y = layer.forward(y)
+        return y
 
-    def backward(self, grad):
+    def backward(self, grad: ArrayLike) -> FloatArray:
+        """Run the layers' backwards in reverse order."""
+        g: Any = grad
         for layer in reversed(self.layers):
-            grad = layer.backward(grad)
-        return grad
+            g = layer.backward(g)
+        return g
 
-    def _collect(self, attr):
+    def _collect(self, attr: str) -> Dict[str, FloatArray]:
         out = {}
         for i, layer in enumerate(self.layers):
             for k, v in (getattr(layer, attr, None) or {}).items():
@@ -216,20 +262,22 @@ class Sequential(Module):
         return out
 
     @property
-    def params(self):
+    def params(self) -> Dict[str, FloatArray]:
+        """The children's ``params``, keyed ``"<index>.<name>"``."""
         return self._collect("params")
 
     @property
-    def grads(self):
+    def grads(self) -> Dict[str, FloatArray]:
+        """The children's ``grads``, keyed ``"<index>.<name>"``."""
         return self._collect("grads")
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.layers)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(self.layers)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Any:
         return self.layers[i]
 
     def __repr__(self):
@@ -244,14 +292,15 @@ class Sequential(Module):
 class _Stochastic(Module):
     """Shared machinery: p (or a schedule of it), rng, saved state for one backward."""
 
-    _p_below_one = False  # GaussianDropout: p must be < 1
+    _p_below_one: bool = False  # GaussianDropout: p must be < 1
 
-    def __init__(self, p=0.5, *, rng=None, store_mask=True):
+    def __init__(self, p: PSchedule = 0.5, *, rng: Optional[Generator] = None,
+                 store_mask: bool = True) -> None:
         self.step = 0
         self.set_p(p)
         self.rng = _check_rng(rng)
         self.store_mask = V.boolean(store_mask, "store_mask")
-        self._saved = None        # what backward needs, or None
+        self._saved: Optional[Tuple[Any, ...]] = None  # what backward needs, or None
         self._consumed = False    # backward already ran on the last forward
         self._failed = False      # the last forward raised
 
@@ -263,11 +312,11 @@ class _Stochastic(Module):
             raise ValueError(f"{name} must be in [0, 1) for {type(self).__name__}; got {p!r}")
         return p
 
-    def set_p(self, p):
+    def set_p(self, p: PSchedule) -> Self:
         """Set the drop probability: a number in [0, 1] or a schedule ``p(step) -> float``."""
         if callable(p):
-            self._schedule = p
-            self._p = None
+            self._schedule: Optional[Callable[[int], float]] = p
+            self._p: Optional[float] = None
             self._eval_schedule()  # fail now, not in the middle of training
         else:
             self._schedule = None
@@ -282,21 +331,24 @@ class _Stochastic(Module):
             raise type(exc)(f"the p schedule gave {v!r} at step {self.step}: {exc}") from None
 
     @property
-    def p(self):
+    def p(self) -> float:
         """The drop probability now (the schedule's value at ``step`` if there is one)."""
-        return self._p if self._schedule is None else self._eval_schedule()
+        if self._schedule is None:
+            assert self._p is not None
+            return self._p
+        return self._eval_schedule()
 
     @p.setter
-    def p(self, value):
+    def p(self, value: PSchedule) -> None:
         self.set_p(value)
 
-    def set_step(self, step):
+    def set_step(self, step: int) -> Self:
         """The training step the p schedule follows (a no-op for a fixed p)."""
         self.step = V.integer(step, "step", 0)
         return self
 
     @property
-    def active(self):
+    def active(self) -> bool:
         """True when the layer drops: in training mode, or inside :func:`mc_mode`."""
         return self.training or _MC.get()
 
@@ -308,7 +360,8 @@ class _Stochastic(Module):
         self._consumed = False
         self._failed = True
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
+        """The layer's output: dropped in training (or in :func:`mc_mode`), else inference."""
         self._begin_forward()
         p = self.p
         if not self.active:
@@ -316,7 +369,7 @@ class _Stochastic(Module):
             y = self._forward_eval(x, p)
             self._saved = ("eval", p, y.shape)
         else:
-            rec = _Recorder(self.rng if self.rng is not None else default_generator())
+            rec = _Recorder(_layer_source(self.rng))
             if self.store_mask:
                 y, mask = self._forward_train(x, p, rec, True)
                 self._saved = ("mask", p, y.shape, mask)
@@ -332,7 +385,7 @@ class _Stochastic(Module):
         self._failed = False
         return y
 
-    def backward(self, grad, *, retain=False):
+    def backward(self, grad: ArrayLike, *, retain: bool = False) -> FloatArray:
         """Gradient with respect to the last forward's input.
 
         The saved mask (or seed) is released afterwards, so a second backward on the same
@@ -341,17 +394,17 @@ class _Stochastic(Module):
         if self._saved is None:
             raise self._no_forward_error(type(self).__name__)
         kind, p, shape, state = (self._saved + (None,))[:4]
-        grad = V.float_array(grad, "grad")
-        if grad.shape != tuple(shape):
+        ga = V.float_array(grad, "grad")
+        if ga.shape != tuple(shape):
             raise ValueError(
-                f"grad has shape {grad.shape}; expected {tuple(shape)} (the last forward's output)"
+                f"grad has shape {ga.shape}; expected {tuple(shape)} (the last forward's output)"
             )
         if kind == "eval":
-            g = self._backward_eval(grad, p)
+            g = self._backward_eval(ga, p)
         elif kind == "mask":
-            g = self._backward_mask(grad, p, state)
+            g = self._backward_mask(ga, p, state)
         else:
-            g = self._backward_seed(grad, p, *state)
+            g = self._backward_seed(ga, p, *state)
         if not retain:
             self._saved = None
             self._consumed = True
@@ -373,7 +426,7 @@ class _Stochastic(Module):
         )
 
     @property
-    def saved_nbytes(self):
+    def saved_nbytes(self) -> int:
         """Bytes the layer holds for its backward (the packed mask; 0 with store_mask=False)."""
         if self._saved is None or self._saved[0] != "mask":
             return 0
@@ -417,13 +470,16 @@ class Dropout(_Stochastic):
         ``eval()`` (it returns ``x`` itself, no copy, as PyTorch does); naive (2014) keeps them
         as they are and multiplies by ``1-p`` in ``eval()``.
     rng : fastdrop.Generator, optional
-        Source of masks (default: the module-level generator).
+        Source of masks (default: the module-level generator). Within
+        :func:`fastdrop.mc_dropout` with a ``seed``, or :func:`use_generator`, the layer draws
+        from that call's generator instead.
     store_mask : bool
         Keep the packed mask for the backward (``ceil(n/8)`` bytes) or, if False, only the
         ``(seed, offset)`` of the draw (the backward regenerates the mask).
     """
 
-    def __init__(self, p=0.5, *, mode="inverted", rng=None, store_mask=True):
+    def __init__(self, p: PSchedule = 0.5, *, mode: Literal["inverted", "naive"] = "inverted",
+                 rng: Optional[Generator] = None, store_mask: bool = True) -> None:
         self.mode = V.mode(mode)
         super().__init__(p, rng=rng, store_mask=store_mask)
 
@@ -453,8 +509,8 @@ class Dropout(_Stochastic):
 class _Structured(_Stochastic):
     """A layer over a structured kernel ``fn(x, p, *args, **kw)`` and ``fn_backward``."""
 
-    _fn = None       # kernel name in one of _FAMILIES
-    _fn_args = ()    # positional args after p (e.g. block_size)
+    _fn: str = ""                  # kernel name in one of _FAMILIES
+    _fn_args: Tuple[str, ...] = ()  # positional args after p (e.g. block_size)
 
     def _kw(self):
         return {}
@@ -495,7 +551,9 @@ class SpatialDropout(_Structured):
 
     _fn = "spatial_dropout"
 
-    def __init__(self, p=0.5, *, data_format="channels_first", rng=None, store_mask=True):
+    def __init__(self, p: PSchedule = 0.5, *,
+                 data_format: Literal["channels_first", "channels_last"] = "channels_first",
+                 rng: Optional[Generator] = None, store_mask: bool = True) -> None:
         self.data_format = _data_format(data_format)
         super().__init__(p, rng=rng, store_mask=store_mask)
 
@@ -517,7 +575,9 @@ class DropPath(_Structured):
 
     _fn = "drop_path"
 
-    def __init__(self, p=0.1, *, mode="row", scale_by_keep=True, rng=None, store_mask=True):
+    def __init__(self, p: PSchedule = 0.1, *, mode: Literal["row", "batch"] = "row",
+                 scale_by_keep: bool = True, rng: Optional[Generator] = None,
+                 store_mask: bool = True) -> None:
         if mode not in ("row", "batch"):
             raise ValueError(f"mode must be 'row' or 'batch'; got {mode!r}")
         self.mode = mode
@@ -528,7 +588,7 @@ class DropPath(_Structured):
         return {"mode": self.mode, "scale_by_keep": self.scale_by_keep}
 
     @classmethod
-    def by_depth(cls, depth, p_max, **kwargs):
+    def by_depth(cls, depth: int, p_max: Probability, **kwargs: Any) -> List[DropPath]:
         """One layer per block with the stochastic-depth rule p_l = l/L * p_max, l = 1..L
         (:func:`fastdrop.drop_path_rates`); ``kwargs`` (e.g. a shared ``rng``) go to each."""
         return [cls(float(p), **kwargs) for p in _kernel("drop_path_rates")(depth, p_max)]
@@ -575,9 +635,12 @@ class DropBlock(_Structured):
     _fn = "dropblock"
     _fn_args = ("block_size",)
 
-    def __init__(self, p=0.1, block_size=7, *, data_format="channels_first", valid_only=False,
-                 share_channels=False, scale="count", ramp_steps=None, ramp_start_p=0.0,
-                 rng=None, store_mask=True):
+    def __init__(self, p: PSchedule = 0.1, block_size: Union[int, Sequence[int]] = 7, *,
+                 data_format: Literal["channels_first", "channels_last"] = "channels_first",
+                 valid_only: bool = False, share_channels: bool = False,
+                 scale: Literal["count", "expected"] = "count", ramp_steps: Optional[int] = None,
+                 ramp_start_p: Probability = 0.0, rng: Optional[Generator] = None,
+                 store_mask: bool = True) -> None:
         self.block_size = _block_size(block_size)
         self.data_format = _data_format(data_format)
         self.valid_only = V.boolean(valid_only, "valid_only")
@@ -621,7 +684,9 @@ class FeatureAlphaDropout(_Structured):
 
     _fn = "feature_alpha_dropout"
 
-    def __init__(self, p=0.5, *, data_format="channels_first", rng=None, store_mask=True):
+    def __init__(self, p: PSchedule = 0.5, *,
+                 data_format: Literal["channels_first", "channels_last"] = "channels_first",
+                 rng: Optional[Generator] = None, store_mask: bool = True) -> None:
         self.data_format = _data_format(data_format)
         super().__init__(p, rng=rng, store_mask=store_mask)
 
@@ -641,7 +706,8 @@ class GaussianDropout(_Structured):
     _fn = "gaussian_dropout"
     _p_below_one = True
 
-    def __init__(self, p=0.5, *, rng=None, store_mask=False):
+    def __init__(self, p: PSchedule = 0.5, *, rng: Optional[Generator] = None,
+                 store_mask: Literal[False] = False) -> None:
         if store_mask is not False:
             raise ValueError(
                 "GaussianDropout has no packed mask to store: its noise is regenerated from "
@@ -684,8 +750,11 @@ class DropConnect(Module):
         layer also keeps the forward's ``x`` (needed for ``grad_W``).
     """
 
-    def __init__(self, in_features, out_features, p=0.5, *, bias=True, weight=None,
-                 mode="inverted", rng=None, store_mask=True, dtype=np.float64, init_seed=None):
+    def __init__(self, in_features: int, out_features: int, p: PSchedule = 0.5, *,
+                 bias: Union[bool, ArrayLike] = True, weight: Optional[ArrayLike] = None,
+                 mode: Literal["inverted", "naive"] = "inverted", rng: Optional[Generator] = None,
+                 store_mask: bool = True, dtype: npt.DTypeLike = np.float64,
+                 init_seed: Optional[Seed] = None) -> None:
         self.in_features = V.integer(in_features, "in_features", 1)
         self.out_features = V.integer(out_features, "out_features", 1)
         self._drop = Dropout(p, mode=mode, rng=rng, store_mask=store_mask)
@@ -704,66 +773,92 @@ class DropConnect(Module):
             self.b = init.uniform(-bound, bound, self.out_features).astype(dtype) if bias else None
         else:
             self.b = np.array(bias, dtype=dtype).reshape(self.out_features)
-        self.grad_W = None
-        self.grad_b = None
-        self._x = None
+        self.grad_W: Optional[FloatArray] = None
+        self.grad_b: Optional[FloatArray] = None
+        self._x: Optional[FloatArray] = None
 
     # p, schedule, rng and mode live on the inner Dropout
-    p = property(lambda self: self._drop.p, lambda self, v: self._drop.set_p(v))
-    mode = property(lambda self: self._drop.mode)
-    rng = property(lambda self: self._drop.rng)
-    store_mask = property(lambda self: self._drop.store_mask)
+    @property
+    def p(self) -> float:
+        """The drop probability of the weights now (see :meth:`Dropout.set_p`)."""
+        return self._drop.p
 
-    def set_p(self, p):
+    @p.setter
+    def p(self, value: PSchedule) -> None:
+        self._drop.set_p(value)
+
+    @property
+    def mode(self) -> str:
+        """``"inverted"`` or ``"naive"``."""
+        return self._drop.mode
+
+    @property
+    def rng(self) -> Optional[Generator]:
+        """The generator the weight masks come from (None: the default generator)."""
+        return self._drop.rng
+
+    @property
+    def store_mask(self) -> bool:
+        """Whether the packed weight mask is kept for the backward."""
+        return self._drop.store_mask
+
+    def set_p(self, p: PSchedule) -> Self:
+        """Set the drop probability of the weights, a number or a schedule ``p(step)``."""
         self._drop.set_p(p)
         return self
 
-    def set_step(self, step):
+    def set_step(self, step: int) -> Self:
+        """The training step the p schedule follows."""
         self._drop.set_step(step)
         return self
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Self:
+        """Training mode (``mode=True``) or inference (``mode=False``); returns ``self``."""
         super().train(mode)
         self._drop.train(mode)
         return self
 
     @property
-    def params(self):
+    def params(self) -> Dict[str, FloatArray]:
+        """``{"W": W, "b": b}`` (no ``"b"`` without a bias)."""
         return {"W": self.W} if self.b is None else {"W": self.W, "b": self.b}
 
     @property
-    def grads(self):
-        g = {} if self.grad_W is None else {"W": self.grad_W}
+    def grads(self) -> Dict[str, FloatArray]:
+        """``{"W": grad_W, "b": grad_b}`` of the last backward."""
+        g: Dict[str, FloatArray] = {} if self.grad_W is None else {"W": self.grad_W}
         if self.b is not None and self.grad_b is not None:
             g["b"] = self.grad_b
         return g
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
+        """``x @ (W * M / (1-p)) + b`` in training, ``x @ W + b`` in inference."""
         self._drop._begin_forward()
         self._x = None
-        x = V.float_array(x)
-        if x.ndim < 1 or x.shape[-1] != self.in_features:
-            raise ValueError(f"x has shape {x.shape}; expected (..., {self.in_features})")
+        xa = V.float_array(x)
+        if xa.ndim < 1 or xa.shape[-1] != self.in_features:
+            raise ValueError(f"x has shape {xa.shape}; expected (..., {self.in_features})")
         W_eff = self._drop.forward(self.W)   # draws W.size mask bits (training) or not
-        y = x @ W_eff
+        y = xa @ W_eff
         if self.b is not None:
             y = y + self.b
-        self._x = x
+        self._x = xa
         return y
 
-    def backward(self, grad, *, retain=False):
+    def backward(self, grad: ArrayLike, *, retain: bool = False) -> FloatArray:
         """Return ``dL/dx``; set ``grad_W`` (``(x^T grad) * M / (1-p)``) and ``grad_b``."""
         d = self._drop
         if d._saved is None:
             raise d._no_forward_error(type(self).__name__)
-        grad = V.float_array(grad, "grad")
+        ga = V.float_array(grad, "grad")
         x = self._x
+        assert x is not None  # set by every forward that left something to backward
         want = x.shape[:-1] + (self.out_features,)
-        if grad.shape != want:
+        if ga.shape != want:
             raise ValueError(
-                f"grad has shape {grad.shape}; expected {want} (the last forward's output)"
+                f"grad has shape {ga.shape}; expected {want} (the last forward's output)"
             )
-        g2 = grad.reshape(-1, self.out_features)
+        g2 = ga.reshape(-1, self.out_features)
         x2 = x.reshape(-1, self.in_features)
         # W_eff again from W and the stored mask (or seed): nothing W-sized was kept.
         W_eff = d.backward(self.W, retain=True)
@@ -776,7 +871,8 @@ class DropConnect(Module):
         return (g2 @ W_eff.T).reshape(x.shape)
 
     @property
-    def saved_nbytes(self):
+    def saved_nbytes(self) -> int:
+        """Bytes kept for the backward (the packed weight mask; the forward's ``x`` aside)."""
         return self._drop.saved_nbytes
 
     def __repr__(self):

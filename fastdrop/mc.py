@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
 from fastdrop import _validate as V
 from fastdrop._generator import Generator, default_generator
-from fastdrop.layers import mc_mode
+from fastdrop.layers import mc_mode, use_generator
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from fastdrop._typing import Seed
 
 __all__ = ["mc_dropout"]
 
@@ -40,7 +46,28 @@ def _as_default(gen):
         d.set_state(saved)
 
 
-def mc_dropout(fn, x, passes=30, *, seed=None, return_samples=False, ddof=0):
+@overload
+def mc_dropout(fn: Callable[..., Any], x: Any, passes: int = ..., *,
+               seed: Union[Seed, Generator, None] = ..., return_samples: Literal[False] = ...,
+               ddof: int = ...) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+@overload
+def mc_dropout(fn: Callable[..., Any], x: Any, passes: int = ..., *,
+               seed: Union[Seed, Generator, None] = ..., return_samples: Literal[True],
+               ddof: int = ...) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64],
+                                         npt.NDArray[Any]]: ...
+@overload
+def mc_dropout(fn: Callable[..., Any], x: Any, passes: int = ..., *,
+               seed: Union[Seed, Generator, None] = ..., return_samples: bool,
+               ddof: int = ...) -> Union[
+                   Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+                   Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[Any]]]: ...
+
+
+def mc_dropout(fn: Callable[..., Any], x: Any, passes: int = 30, *,
+               seed: Union[Seed, Generator, None] = None, return_samples: bool = False,
+               ddof: int = 0) -> Union[
+                   Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+                   Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[Any]]]:
     """Predictive mean and variance of ``fn(x)`` over ``passes`` stochastic forward passes.
 
     Parameters
@@ -57,8 +84,11 @@ def mc_dropout(fn, x, passes=30, *, seed=None, return_samples=False, ddof=0):
         Number of passes ``T`` (at least 1).
     seed : int or fastdrop.Generator, optional
         The masks of all passes come from ``Generator(seed)`` (or this Generator, which
-        advances), so the result is a pure function of ``seed``. ``None``: the default
-        generator as it stands (reproducible after :func:`fastdrop.manual_seed`).
+        advances), so the result is a pure function of ``seed``: every fastdrop layer the
+        call runs draws from it, including layers built with their own ``rng=``, and the
+        same call twice gives the same result. ``None``: every layer draws from its own
+        ``rng`` or, without one, from the default generator as it stands (reproducible after
+        :func:`fastdrop.manual_seed`).
     return_samples : bool
         Also return the ``(T, *output.shape)`` stack of outputs (in the output's dtype).
     ddof : int
@@ -76,9 +106,11 @@ def mc_dropout(fn, x, passes=30, *, seed=None, return_samples=False, ddof=0):
 
     Notes
     -----
-    Layers built with their own ``rng=`` draw from it, not from ``seed``. Installing the
-    generator as the default is process-wide: do not call fastdrop from other threads that
-    rely on the default generator during the call.
+    With ``seed`` given, the layers' own generators are left untouched by the call. A
+    function that passes its own ``rng=`` or ``seed=`` to :func:`fastdrop.dropout` keeps
+    them: ``seed`` reaches only layers, calls that use the default generator, and ``fn``'s
+    ``rng`` parameter. Installing the generator as the default is process-wide: do not call
+    fastdrop from other threads that rely on the default generator during the call.
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable; got {type(fn).__name__}")
@@ -95,8 +127,13 @@ def mc_dropout(fn, x, passes=30, *, seed=None, return_samples=False, ddof=0):
         gen = Generator(V.seed(seed))
     takes_rng = _takes_rng(fn)
 
-    mean = m2 = d1 = d2 = samples = None
-    with mc_mode(), (contextlib.nullcontext() if takes_rng else _as_default(gen)):
+    mean: Any = None  # the running buffers, made at the first pass
+    m2: Any = None
+    d1: Any = None
+    d2: Any = None
+    samples: Any = None
+    layer_source = contextlib.nullcontext() if seed is None else use_generator(gen)
+    with mc_mode(), layer_source, (contextlib.nullcontext() if takes_rng else _as_default(gen)):
         for k in range(1, passes + 1):
             y = np.asarray(fn(x, rng=gen) if takes_rng else fn(x))
             if y.dtype.kind not in "biuf":

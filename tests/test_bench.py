@@ -15,7 +15,7 @@ import fastdrop as fd
 from fastdrop import bench
 
 ROW_FIELDS = {"op", "impl", "dtype", "layout", "size", "threads", "threads_used", "isa", "seconds",
-              "gelem_s", "gb_s", "gelem_s_per_core", "roofline_ratio", "numpy_ratio", "check"}
+              "gelem_s", "gb_s", "gelem_s_per_thread", "roofline_ratio", "numpy_ratio", "check"}
 META_FIELDS = {"command", "cpu", "cores", "isa", "openmp", "threads", "sizes", "repeat", "versions"}
 
 
@@ -187,6 +187,8 @@ def test_report_markdown_from_saved_json(quick, report, capsys):
     assert "| measure | size |" in md and res["meta"]["cpu"] in md
     assert "python -m fastdrop.bench --quick" in md
     assert "| operation (float32) | shape |" in md and "dropblock 2-D, block 7" in md
+    assert "issue" not in md.lower() and "| target |" in md  # labels speak to users
+    assert "G elem/s/thread" in md and "/core" not in md
 
 
 def test_report_text_adds_comparison_columns(quick, report, capsys):
@@ -221,6 +223,19 @@ def test_report_plot(quick, report, tmp_path):
     png = tmp_path / "p.png"
     assert report.main(["--load", str(path), "--plot", str(png), "--quiet"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_plot_content(quick, report, tmp_path):
+    """G elements/s per thread, the roofline and the NumPy idiom drawn, both y-axes from 0."""
+    pytest.importorskip("matplotlib")
+    _, res, _ = quick
+    fig = report.plot(res, tmp_path / "p.png")
+    for ax in fig.axes:
+        assert ax.get_ylim()[0] == 0
+        assert "per thread" in ax.get_ylabel()
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert any("NumPy idiom" in lab for lab in labels), labels
+        assert any("roofline" in lab for lab in labels), labels
 
 
 def test_report_plot_without_matplotlib(report, monkeypatch, capsys, tmp_path):
@@ -301,3 +316,21 @@ def test_text_shows_the_streaming_roofline(quick):
     _, res, proc = quick
     assert any(r["impl"] == "roofline_streaming" and r["check"] == "ok" for r in res["rows"])
     assert "roofline, streaming stores" in proc.stdout and "x streaming" in proc.stdout
+
+
+def test_machine_line_says_logical_cpus_and_physical_cores():
+    from fastdrop.bench import _machine
+
+    meta = {"cpu": "X", "cpu_mhz": None, "cores": 4, "physical_cores": 2, "simd_flags": [],
+            "isa": ["avx2"], "openmp": True, "date": "d",
+            "versions": {"fastdrop": "1", "numpy": "2", "python": "3"}}
+    assert "4 logical CPUs on 2 physical cores" in _machine.machine_line(meta)
+    meta["physical_cores"] = 4
+    assert "4 cores (" in _machine.machine_line(meta)
+    n = _machine.physical_cores()
+    assert n is None or 1 <= n <= _machine.ncores()
+
+
+def test_text_table_column_is_per_thread(quick):
+    _, _, proc = quick
+    assert "G elem/s/thread" in proc.stdout and "/core" not in proc.stdout

@@ -298,3 +298,46 @@ def test_zarr_round_trip(client, tmp_path):
         y.to_zarr(dst)  # runs on the cluster (the active client)
         assert_bitwise_equal(zarr.open_array(dst, mode="r")[...],
                              getattr(fd, f.__name__)(x, 0.3, seed=8, offset=1, **kw), name)
+
+
+# --- Dask and NumPy accept and reject the same dtypes ------------------------------------
+_DTYPE_CASES = ["float16", "float32", "float64", ">f4", "int8", "int64", "uint8", "bool",
+                "complex64", "complex128", "object", "datetime64[s]", "U3"]
+_SAME_DTYPE_FNS = [  # (fastdrop.dask name, fastdrop name, extra kwargs); 4-d input
+    ("dropout", "dropout", {}),
+    ("dropout_backward", "dropout_backward", {}),
+    ("spatial_dropout", "spatial_dropout", {}),
+    ("locked_dropout", "locked_dropout", {}),
+    ("embedding_dropout", "embedding_dropout", {}),
+    ("drop_path", "drop_path", {}),
+    ("alpha_dropout", "alpha_dropout", {}),
+    ("feature_alpha_dropout", "feature_alpha_dropout", {}),
+    ("gaussian_dropout", "gaussian_dropout", {}),
+    ("dropblock", "dropblock", {"block_size": 3}),
+]
+
+
+def _outcome(fn, x, **kw):
+    try:
+        y = fn(x, 0.1, seed=1, **kw)
+    except TypeError:
+        return "TypeError"
+    y = y[0] if isinstance(y, tuple) else y
+    return np.dtype(y.dtype).newbyteorder("=").str
+
+
+@pytest.mark.parametrize("dtype", _DTYPE_CASES)
+@pytest.mark.parametrize("dname,nname,kw", _SAME_DTYPE_FNS, ids=[c[0] for c in _SAME_DTYPE_FNS])
+def test_dask_and_numpy_accept_the_same_dtypes(dname, nname, kw, dtype):
+    """No computing needed: both reject at the call (TypeError) or both give the same dtype."""
+    x = np.zeros((2, 3, 4, 4), dtype=dtype)
+    want = _outcome(getattr(fd, nname), x, **kw)
+    got = _outcome(getattr(fdd, dname), da.from_array(x, chunks=2), **kw)
+    assert got == want
+    if want != "TypeError":
+        assert want in ("<f2", "<f4", "<f8")
+
+
+def test_dask_integer_arange_is_rejected():
+    with pytest.raises(TypeError, match="dtype int"):
+        fdd.dropout(da.arange(16, chunks=4), 0.1, seed=1)

@@ -155,3 +155,20 @@ def test_plot_without_matplotlib_is_a_clear_error(monkeypatch, tmp_path, capsys)
     # without --plot nothing needs matplotlib
     res = scaling.main(["--n", "1000"])
     assert res["rates"]
+
+
+def test_plot_path_from_any_directory(tmp_path):
+    """The README's `python -m fastdrop.demo overfit --plot docs/overfit.png`, run in a directory
+    without docs/: the directory is made; a path through a file is a clear error, no traceback."""
+    pytest.importorskip("matplotlib")
+    env = dict(ENV, PYTHONPATH=os.pathsep.join([str(ROOT), ENV.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "fastdrop.demo", "overfit", "--epochs", "20", "--n-val", "50"]
+    r = subprocess.run(cmd + ["--plot", "docs/overfit.png"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "docs" / "overfit.png").read_bytes()[:4] == b"\x89PNG"
+    (tmp_path / "afile").write_text("")
+    r = subprocess.run(cmd + ["--plot", "afile/x.png"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "is a file, not a directory" in r.stderr

@@ -137,3 +137,32 @@ def test_errors():
     shapes = iter([(2,), (3,)])
     with pytest.raises(ValueError, match="fn returned shape"):
         fd.mc_dropout(lambda v: np.ones(next(shapes)), None, passes=2, seed=0)
+
+
+def test_seed_governs_layers_built_with_their_own_rng(restore_default_generator):
+    """The README's example: layers built with rng=gen still follow mc_dropout's seed, the same
+    call twice gives the same result, and the layers' generator is left as it was."""
+    gen = fd.Generator(0)
+    model = L.Sequential(L.DropConnect(16, 32, p=0.2, rng=gen, init_seed=0),
+                         L.Dropout(0.5, rng=gen), L.DropConnect(32, 1, p=0.2, rng=gen,
+                                                                 init_seed=1))
+    x = np.random.default_rng(0).standard_normal((8, 16))
+    state = gen.get_state()
+    a = fd.mc_dropout(model, x, passes=20, seed=1, return_samples=True)
+    assert gen.get_state() == state
+    b = fd.mc_dropout(model, x, passes=20, seed=1, return_samples=True)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    c = fd.mc_dropout(model, x, passes=20, seed=2)
+    assert not np.array_equal(a[0], c[0])
+    # the same passes by hand: every layer drawing from Generator(1) in order
+    g1 = fd.Generator(1)
+    with L.mc_mode():
+        same = L.Sequential(L.DropConnect(16, 32, p=0.2, rng=g1, init_seed=0),
+                            L.Dropout(0.5, rng=g1), L.DropConnect(32, 1, p=0.2, rng=g1,
+                                                                  init_seed=1))
+        outs = [same(x) for _ in range(20)]
+    np.testing.assert_array_equal(a[2], np.stack(outs))
+    # without a seed the layers keep drawing from their own generator
+    fd.mc_dropout(model, x, passes=2)
+    assert gen.get_state() != state

@@ -274,7 +274,7 @@ def test_fastdrop_without_dask():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
-    assert "fastdrop.dask needs dask: pip install 'fastdrop[dask]'" in out
+    assert "fastdrop.dask needs dask: pip install 'fastdrop-numpy[dask]'" in out
 
 
 @pytest.mark.parametrize("shape, axes", [

@@ -37,6 +37,12 @@ FD_TARGET static inline void FN(affine_group)(const T *x, T *y, uint64_t word, V
 }
 
 #ifdef FD_STREAM_STORES
+#ifndef FD_STREAM_PREFETCH
+/* Bytes of x to prefetch ahead in the streaming kernels: with streaming stores in flight the
+ * hardware prefetcher alone left the loads of x exposed (measured on a Sapphire Rapids class
+ * Xeon: the forward at 1.5 G elements/s without, 2.1 with, against a streaming copy at 3.1) */
+#define FD_STREAM_PREFETCH 1024
+#endif
 /* Streaming (non-temporal) stores of consecutive result vectors 0, 1, ... to y, which need not
  * start on a vector boundary (NumPy's large arrays start 16 bytes into a cache line): the
  * first `off` lanes (up to the first boundary) are stored plainly, then every vector boundary
@@ -84,6 +90,8 @@ FD_TARGET static inline void FN(sink_end)(FN(sink) *s)
 FD_TARGET static inline void FN(group_stream)(const T *x, FN(sink) *s, uint64_t word, V vs,
                                               int scaled)
 {
+    for (int c = 0; c < 64 * (int)sizeof(T); c += 64)
+        __builtin_prefetch((const char *)x + FD_STREAM_PREFETCH + c);
     for (int c = 0; c < 64 / W; c++)
         FN(sink_put)(s, FN(vscale)(FN(load)(x + W * c), FN(mask)(word, c), vs, scaled));
 }
@@ -91,6 +99,8 @@ FD_TARGET static inline void FN(group_stream)(const T *x, FN(sink) *s, uint64_t 
 FD_TARGET static inline void FN(affine_group_stream)(const T *x, FN(sink) *s, uint64_t word, V va,
                                                      V vb, V vd)
 {
+    for (int c = 0; c < 64 * (int)sizeof(T); c += 64)
+        __builtin_prefetch((const char *)x + FD_STREAM_PREFETCH + c);
     for (int c = 0; c < 64 / W; c++)
         FN(sink_put)(s, FN(vaffine)(FN(load)(x + W * c), FN(mask)(word, c), va, vb, vd));
 }

@@ -1,4 +1,4 @@
-"""``python -m fastdrop.bench``: the per-core throughput profile of fastdrop.
+"""``python -m fastdrop.bench``: the throughput profile of fastdrop (per call and per thread).
 
 Dropout is memory-bound, so every fastdrop kernel is measured against the *roofline*: a plain
 scaled copy ``y = x * s`` (``fastdrop._core.scaled_copy``) over the same arrays, with the same

@@ -86,7 +86,7 @@ MOVED = ("--baselines", "--markdown", "--update-readme", "--plot")
 def build_parser():
     ap = argparse.ArgumentParser(
         prog="python -m fastdrop.bench",
-        description="Per-core throughput profile of fastdrop against the scaled-copy roofline "
+        description="Throughput profile of fastdrop (G elements/s, also per thread) against the scaled-copy roofline "
                     "and the NumPy idiom. Ratios come from kernels timed interleaved in one run. "
                     "The PyTorch, numba and timm comparisons, the README tables and the plots "
                     "are made by benchmarks/report.py in fastdrop's source tree.")

@@ -27,6 +27,28 @@ def ncores():
         return os.cpu_count() or 1
 
 
+def physical_cores():
+    """Physical cores among the CPUs this process may run on (SMT siblings counted once), from
+    /sys/devices/system/cpu/cpu*/topology; None where that is not available."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return None
+    cores = set()
+    for c in cpus:
+        base = f"/sys/devices/system/cpu/cpu{c}/topology/"
+        for name in ("core_cpus_list", "thread_siblings_list"):
+            try:
+                with open(base + name) as f:
+                    cores.add(f.read().strip())
+                break
+            except OSError:
+                continue
+        else:
+            return None
+    return len(cores) or None
+
+
 def _cpuinfo(key):
     """The value of the first line of /proc/cpuinfo that starts with ``key``, or None."""
     try:
@@ -94,7 +116,8 @@ def run_meta(opts, watch):
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu_model(),
         "cpu_mhz": cpu_mhz(),
-        "cores": ncores(),
+        "cores": ncores(),  # logical CPUs this process may use
+        "physical_cores": physical_cores(),
         "machine": platform.machine(),
         "system": platform.system(),
         "simd_flags": [f for f in ("avx512f", "avx2", "fma", "f16c") if f in flags],
@@ -126,7 +149,10 @@ def machine_line(meta):
     mhz = f" ~{meta['cpu_mhz'] / 1000:.2f} GHz" if meta.get("cpu_mhz") else ""
     v = meta["versions"]
     extra = "".join(f", {k} {v[k]}" for k in v if k not in ("fastdrop", "numpy", "python"))
-    return (f"{meta['cpu']}{mhz}, {meta['cores']} cores ({', '.join(meta['simd_flags']) or 'no AVX'}), "
+    phys = meta.get("physical_cores")
+    cores = (f"{meta['cores']} cores" if phys in (None, meta["cores"])
+             else f"{meta['cores']} logical CPUs on {phys} physical cores")
+    return (f"{meta['cpu']}{mhz}, {cores} ({', '.join(meta['simd_flags']) or 'no AVX'}), "
             f"fastdrop ISA path {'/'.join(meta['isa'])}, OpenMP {'on' if meta['openmp'] else 'off'}; "
             f"fastdrop {v['fastdrop']}, NumPy {v['numpy']}, Python {v['python']}{extra}; {meta['date']}")
 

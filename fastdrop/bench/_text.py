@@ -26,6 +26,11 @@ BASELINES_HINT = ("PyTorch, numba and timm comparisons, the README tables and pl
 GUARD_RATIO = 0.9  # the default path may be at most 10 % slower than the best other path
 
 
+def path_text(r):
+    """A row's SIMD path, with "+stream" when fastdrop wrote its output with streaming stores."""
+    return r["isa"] + ("+stream" if r["impl"] == "fastdrop" and r.get("stores") == "streaming" else "")
+
+
 def isa_guard(res):
     """The ISA paths side by side: one row per op, dtype, layout, size and thread count that
     ran on more than one path, ``(key, {isa: G elem/s}, default isa, default / best, flagged)``;
@@ -79,13 +84,13 @@ def render_text(res, struct_columns=(), struct_note="", sections=(), hint=BASELI
            f"GB/s counts x read + y written + mask bytes",
            ""]
     hdr = ["op", "impl", "dtype", "layout", "size", "threads", "ISA", "G elem/s", "GB/s",
-           "G elem/s/core", "x roofline", "x streaming", "x NumPy", "check"]
+           "G elem/s/thread", "x roofline", "x streaming", "x NumPy", "check"]
     rows = [[OP_LABELS.get(r["op"], r["op"]) if r["impl"] in ("fastdrop", "roofline_streaming") else (OP_LABELS["roofline"] if r["impl"] == "roofline" else "forward (NumPy idiom)"),
              r["impl"], r["dtype"], r["layout"] if r["layout"] == "C" else "transposed",
              "x".join(map(str, r["shape"])) if "shape" in r else fmt_size(r["size"]),
              r["threads"] if r["threads_used"] == r["threads"] or r["impl"] == "numpy" else f"{r['threads']} (1 used)",
-             r["isa"] if r["impl"] != "numpy" else "-",
-             fmt(r["gelem_s"], ".3f"), fmt(r["gb_s"], ".1f"), fmt(r["gelem_s_per_core"], ".3f"),
+             path_text(r) if r["impl"] != "numpy" else "-",
+             fmt(r["gelem_s"], ".3f"), fmt(r["gb_s"], ".1f"), fmt(r["gelem_s_per_thread"], ".3f"),
              fmt(r["roofline_ratio"]), fmt(r.get("streaming_ratio")), fmt(r["numpy_ratio"], ".1f"),
              r["check"]]
             for r in res["rows"] if r.get("group") != "structured"]
@@ -98,7 +103,7 @@ def render_text(res, struct_columns=(), struct_note="", sections=(), hint=BASELI
         out.append(table(["op", "shape", "threads", "ISA", "G elem/s", "GB/s", "x roofline", "target"]
                          + [c[0] for c in struct_columns] + ["check"],
                          [[OP_LABELS.get(r["op"], r["op"]), "x".join(map(str, r["shape"])) if len(r["shape"]) > 1 else fmt_size(r["size"]),
-                           r["threads"], r["isa"], fmt(r["gelem_s"], ".3f"), fmt(r["gb_s"], ".1f"),
+                           r["threads"], path_text(r), fmt(r["gelem_s"], ".3f"), fmt(r["gb_s"], ".1f"),
                            fmt(r["roofline_ratio"]), STRUCT_TARGETS.get(r["op"], "")]
                           + [c[2](r) for c in struct_columns] + [r["check"]] for r in srows],
                          "llrlrrrl" + "".join(c[1] for c in struct_columns) + "l"))

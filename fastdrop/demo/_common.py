@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-PLOT_HINT = "pip install matplotlib (or pip install 'fastdrop[plot]')"
+PLOT_HINT = "pip install matplotlib (or pip install 'fastdrop-numpy[plot]')"
 
 
 def pyplot():
@@ -25,6 +26,27 @@ def save(fig, path):
     plt = pyplot()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def plot_path(path):
+    """Make the parent directories of ``path`` (relative to the current directory); raise
+    ``OSError`` with a message naming the path when it cannot be written there."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OSError(f"--plot {path}: is a directory; give a file name such as {path}/figure.png")
+    up = parent
+    while up and not os.path.exists(up):
+        up = os.path.dirname(up)
+    if up and not os.path.isdir(up):
+        raise OSError(f"--plot {path}: {up} is a file, not a directory")
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"--plot {path}: cannot create the directory {parent}: "
+                      f"{exc.strerror or exc}") from None
+    if not os.access(parent, os.W_OK):
+        raise OSError(f"--plot {path}: the directory {parent} is not writable")
+    return path
 
 
 def table(headers, rows, floatfmt="{:.4f}"):
@@ -52,7 +74,8 @@ def cli(module, name, argv=None):
     if path:
         try:
             pyplot()  # fail before the work, not after it
-        except ImportError as exc:
+            plot_path(path)  # parent directories made here, so any working directory works
+        except (ImportError, OSError) as exc:
             p.exit(2, f"{p.prog}: error: {exc}\n")
     result = module.run(**args)
     print(module.report(result))
