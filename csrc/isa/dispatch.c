@@ -35,9 +35,18 @@ const char *fd_isa_name(fd_isa isa)
     return (unsigned)isa < (unsigned)NISA ? isas[isa]->name : "unknown";
 }
 
+/* Each path's CPU check, asked once: it may run cpuid, which in a virtual machine is a trip to
+ * the hypervisor (microseconds), and every call's plan asks. 0: not asked yet, 1 yes, 2 no. */
+static volatile signed char supported_cache[NISA];
+
 int fd_isa_supported(fd_isa isa)
 {
-    return (unsigned)isa < (unsigned)NISA && isas[isa]->supported && isas[isa]->supported();
+    if ((unsigned)isa >= (unsigned)NISA)
+        return 0;
+    int s = supported_cache[isa];
+    if (!s)
+        supported_cache[isa] = (signed char)(s = isas[isa]->supported && isas[isa]->supported() ? 1 : 2);
+    return s == 1;
 }
 
 fd_isa fd_isa_best(void)
