@@ -52,24 +52,47 @@ FD_TARGET static inline void FN(affine_group)(const T *x, T *y, uint64_t word, V
 typedef struct {
     T *y;
     size_t off, k; /* lanes before the first boundary (0: aligned); vectors put */
+    size_t j0, nj; /* vector stores j0 .. j0 + nj - 1 fill whole cache lines: only they stream */
     VT prev;
     FD_CAT(rx, DT) rx;
 } FN(sink);
 
-FD_TARGET static inline void FN(sink_init)(FN(sink) *s, T *y)
+/* n: the elements the call writes from y. The cache lines it writes only in part (at either
+ * end) get plain stores: a line written partly by plain and partly by streaming stores costs a
+ * round trip to memory (with 32-byte vectors, every tile's first line was such a line). */
+FD_TARGET static inline void FN(sink_init)(FN(sink) *s, T *y, size_t n)
 {
     memset(s, 0, sizeof *s); /* (prev is read only after a put; this quiets the compiler) */
     s->y = y;
     s->off = ((sizeof(VT) - (uintptr_t)y % sizeof(VT)) % sizeof(VT)) / sizeof(T);
+    /* vector store j goes to base + j * sizeof(VT) */
+    uintptr_t base = (uintptr_t)(y + s->off), lo = ((uintptr_t)y + 63) & ~(uintptr_t)63;
+    uintptr_t hi = (uintptr_t)(y + n) & ~(uintptr_t)63;
+    size_t jl = (lo - base + sizeof(VT) - 1) / sizeof(VT);
+    size_t jh = hi > base ? (hi - base) / sizeof(VT) : 0;
+    s->j0 = jl;
+    s->nj = jh > jl ? jh - jl : 0;
     FD_CAT(realign_init, DT)(&s->rx, s->off);
+}
+
+FD_TARGET static inline __attribute__((always_inline)) void FN(sink_store)(const FN(sink) *s,
+                                                                           size_t j, VT v)
+{
+    T *p = s->y + s->off + W * j;
+    if (j - s->j0 < s->nj) /* (unsigned: j < j0 wraps to a large value) */
+        FD_CAT(stream, DT)(p, v);
+    else
+        FN(store)(p, v);
 }
 
 FD_TARGET static inline __attribute__((always_inline)) void FN(sink_put)(FN(sink) *s, VT v)
 {
-    if (!s->off)
+    if (!s->off) /* no partial vectors: every line is written by streaming stores alone */
         FD_CAT(stream, DT)(s->y + W * s->k, v);
-    else if (s->k)
+    else if (sizeof(VT) == 64 && s->k) /* each store a whole line */
         FD_CAT(stream, DT)(s->y + s->off + W * (s->k - 1), FD_CAT(realign, DT)(s->prev, v, &s->rx));
+    else if (s->k)
+        FN(sink_store)(s, s->k - 1, FD_CAT(realign, DT)(s->prev, v, &s->rx));
     else
         FN(store_part)(s->y, s->off, v);
     s->prev = v;
@@ -115,10 +138,53 @@ FD_TARGET static inline void FN(affine_group_stream)(const T *x, FN(sink) *s, ui
         FN(store_part)(y + i, n - i, OP(FN(load_part)(x + i, n - i),                           \
                                         FN(mask)(bits[i >> 6] >> (i & 63), 0)));
 
+#ifdef FD_MASKED_MEMORY
+/* The keep bits of the W elements from element i (any i < n) in the low bits. */
+FD_TARGET static inline uint64_t FN(chunk_bits)(const uint64_t *bits, size_t i, size_t n)
+{
+    size_t w = i >> 6;
+    unsigned sh = (unsigned)(i & 63);
+    uint64_t v = bits[w] >> sh;
+    if (sh + W > 64 && w + 1 <= (n - 1) >> 6)
+        v |= bits[w + 1] << (64 - sh);
+    return v;
+}
+
+/* With the keep bits given the chunks need not follow the 64-element groups: a partial chunk
+ * first brings y to a vector boundary, so that no access in the steady state straddles two
+ * cache lines (NumPy's arrays start 16 bytes into a line; in cache, split 64-byte loads and
+ * stores made this path slower than AVX2's 32-byte ones). Then whole chunks, then the tail. */
+#define ALIGNED_CHUNKS(OP)                                                                     \
+    do {                                                                                       \
+        size_t h_ = ((sizeof(VT) - (uintptr_t)y % sizeof(VT)) % sizeof(VT)) / sizeof(T);       \
+        if (h_ > n)                                                                            \
+            h_ = n;                                                                            \
+        if (h_)                                                                                \
+            FN(store_part)(y, h_, OP(FN(load_part)(x, h_), FN(mask)(bits[0], 0)));             \
+        size_t i_ = h_;                                                                        \
+        for (; i_ + W <= n; i_ += W)                                                           \
+            FN(store)(y + i_, OP(FN(load)(x + i_), FN(mask)(FN(chunk_bits)(bits, i_, n), 0)));  \
+        if (i_ < n)                                                                            \
+            FN(store_part)(y + i_, n - i_, OP(FN(load_part)(x + i_, n - i_),                   \
+                                              FN(mask)(FN(chunk_bits)(bits, i_, n), 0)));      \
+    } while (0)
+#endif
+
 FD_TARGET static void ENTRY(FN(apply))(const T *x, T *y, const uint64_t *bits, size_t n, S s,
                                        int scaled)
 {
     const V vs = FN(set1)(scaled ? s : (S)1);
+#ifdef FD_MASKED_MEMORY
+#define OP1(v, m) FN(vscale)(v, m, vs, 1)
+#define OP0(v, m) FN(vscale)(v, m, vs, 0)
+    if (scaled)
+        ALIGNED_CHUNKS(OP1);
+    else
+        ALIGNED_CHUNKS(OP0);
+#undef OP1
+#undef OP0
+    return;
+#endif
     size_t i = 0;
     if (scaled) { /* whole groups first, the branch taken out of the loop */
         for (; i + 64 <= n; i += 64)
@@ -144,11 +210,15 @@ FD_TARGET static void ENTRY(FN(affine_bits))(const T *x, T *y, const uint64_t *b
                                              S a, S b, S d)
 {
     const V va = FN(set1)(a), vb = FN(set1)(b), vd = FN(set1)(d);
+#define OP(v, m) FN(vaffine)(v, m, va, vb, vd)
+#ifdef FD_MASKED_MEMORY
+    ALIGNED_CHUNKS(OP);
+#else
     size_t i = 0;
     for (; i + 64 <= n; i += 64)
         FN(affine_group)(x + i, y + i, bits[i >> 6], va, vb, vd);
-#define OP(v, m) FN(vaffine)(v, m, va, vb, vd)
     CHUNKS(OP)
+#endif
 #undef OP
 }
 
@@ -186,7 +256,7 @@ FD_TARGET static void ENTRY(FN(apply_stream))(const T *x, T *y, const uint64_t *
 {
     const V vs = FN(set1)(scaled ? s : (S)1);
     FN(sink) sk;
-    FN(sink_init)(&sk, y);
+    FN(sink_init)(&sk, y, n);
     size_t i = 0;
     if (scaled) {
         for (; i + 64 <= n; i += 64)
@@ -205,7 +275,7 @@ FD_TARGET static void ENTRY(FN(affine_bits_stream))(const T *x, T *y, const uint
 {
     const V va = FN(set1)(a), vb = FN(set1)(b), vd = FN(set1)(d);
     FN(sink) sk;
-    FN(sink_init)(&sk, y);
+    FN(sink_init)(&sk, y, n);
     size_t i = 0;
     for (; i + 64 <= n; i += 64)
         FN(affine_group_stream)(x + i, &sk, bits[i >> 6], va, vb, vd);
@@ -219,7 +289,7 @@ FD_TARGET static void ENTRY(FN(fused_stream))(const T *x, T *y, uint64_t *bits, 
 {
     const V vs = FN(set1)(scaled ? s : (S)1);
     FN(sink) sk;
-    FN(sink_init)(&sk, y);
+    FN(sink_init)(&sk, y, n);
 #define GROUP(w, wd)                                                                           \
     (scaled ? FN(group_stream)(x + 64 * (w), &sk, wd, vs, 1)                                   \
             : FN(group_stream)(x + 64 * (w), &sk, wd, vs, 0))
@@ -241,7 +311,7 @@ FD_TARGET static void ENTRY(FN(affine_stream))(const T *x, T *y, uint64_t *bits,
 {
     const V va = FN(set1)(a), vb = FN(set1)(b), vd = FN(set1)(d);
     FN(sink) sk;
-    FN(sink_init)(&sk, y);
+    FN(sink_init)(&sk, y, n);
 #define GROUP(w, wd) FN(affine_group_stream)(x + 64 * (w), &sk, wd, va, vb, vd)
 #define TAIL(w)                                                                                \
     do {                                                                                       \
@@ -258,6 +328,7 @@ FD_TARGET static void ENTRY(FN(affine_stream))(const T *x, T *y, uint64_t *bits,
 #endif
 
 #undef CHUNKS
+#undef ALIGNED_CHUNKS
 #undef FN
 #undef DT
 #undef T
