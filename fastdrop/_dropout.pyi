@@ -1,12 +1,11 @@
 # Types of fastdrop._dropout (implementation: _dropout.py; the docstrings there document the arguments).
 # tests/test_typing.py checks with mypy.stubtest that these signatures match the runtime ones.
-from typing import Any, List, Literal, Optional, Sequence, SupportsIndex, Tuple, Union, overload
+from typing import Literal, Optional, Tuple, Union, overload
 
 from fastdrop._generator import Generator
 from fastdrop._typing import (
     ArrayLike,
     Axes,
-    BlockSize,
     BoolArray,
     FloatArray,
     NoiseShape,

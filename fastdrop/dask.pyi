@@ -1,6 +1,6 @@
 # Types of fastdrop.dask (implementation: dask.py; the docstrings there document the arguments).
 # tests/test_typing.py checks with mypy.stubtest that these signatures match the runtime ones.
-from typing import Any, Literal, Optional, Sequence, SupportsIndex, Tuple, Union, overload
+from typing import Any, Literal, Optional, SupportsIndex, Tuple, Union, overload
 
 import dask.array as da
 

@@ -1,22 +1,16 @@
 # Types of fastdrop.reference._broadcast (implementation: _broadcast.py; the docstrings there document
 # the arguments). tests/test_typing.py checks with mypy.stubtest that these signatures match.
-from typing import Any, Literal, Optional, Sequence, SupportsIndex, Tuple, overload
+from typing import Any, Literal, Optional, SupportsIndex, Tuple, overload
 
-import numpy as np
-import numpy.typing as npt
-from numpy.typing import DTypeLike
 
 from fastdrop._typing import (
     ArrayLike,
     Axes,
-    BlockSize,
-    BoolArray,
     FloatArray,
     PackedMask,
     Probability,
     Seed,
     ShapeLike,
-    Window,
 )
 
 __all__ = [

@@ -1,6 +1,6 @@
 # Types of fastdrop.reference._contract (implementation: _contract.py; the docstrings there document
 # the arguments). tests/test_typing.py checks with mypy.stubtest that these signatures match.
-from typing import Any, Literal, Optional, Sequence, SupportsIndex, Tuple, overload
+from typing import Any, SupportsIndex, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -8,15 +8,10 @@ from numpy.typing import DTypeLike
 
 from fastdrop._typing import (
     ArrayLike,
-    Axes,
-    BlockSize,
     BoolArray,
-    FloatArray,
-    PackedMask,
     Probability,
     Seed,
     ShapeLike,
-    Window,
 )
 
 __all__ = [

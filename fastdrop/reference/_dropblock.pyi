@@ -1,14 +1,10 @@
 # Types of fastdrop.reference._dropblock (implementation: _dropblock.py; the docstrings there document
 # the arguments). tests/test_typing.py checks with mypy.stubtest that these signatures match.
-from typing import Any, Literal, Optional, Sequence, SupportsIndex, Tuple, overload
+from typing import Literal, Optional, Sequence, Tuple, overload
 
-import numpy as np
-import numpy.typing as npt
-from numpy.typing import DTypeLike
 
 from fastdrop._typing import (
     ArrayLike,
-    Axes,
     BlockSize,
     BoolArray,
     FloatArray,
@@ -16,7 +12,6 @@ from fastdrop._typing import (
     Probability,
     Seed,
     ShapeLike,
-    Window,
 )
 
 __all__ = [

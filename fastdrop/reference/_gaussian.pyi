@@ -1,18 +1,13 @@
 # Types of fastdrop.reference._gaussian (implementation: _gaussian.py; the docstrings there document
 # the arguments). tests/test_typing.py checks with mypy.stubtest that these signatures match.
-from typing import Any, Literal, Optional, Sequence, SupportsIndex, Tuple, overload
+from typing import Optional, SupportsIndex, Tuple
 
 import numpy as np
 import numpy.typing as npt
-from numpy.typing import DTypeLike
 
 from fastdrop._typing import (
     ArrayLike,
-    Axes,
-    BlockSize,
-    BoolArray,
     FloatArray,
-    PackedMask,
     Probability,
     Seed,
     ShapeLike,
